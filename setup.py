@@ -21,6 +21,8 @@ setup(
         "docker>=7.0",
         "cryptography>=42",
         "PyYAML>=6",
+        "kazoo>=2.9",
+        "etcd3gw>=2.4",
     ],
     extras_require={
         "postgres": ["psycopg[binary]>=3.1"],
@@ -29,6 +31,7 @@ setup(
             "pytest-timeout>=2.3",
             "ruff>=0.5",
             "psycopg[binary]>=3.1",
+            "websockets>=12",
         ],
     },
     entry_points={"console_scripts": ["app-layer=app_layer.cli.main:main"]},

@@ -195,3 +195,14 @@ class Event(Base):
     app_uuid: Mapped[str] = mapped_column(ForeignKey("apps.uuid", ondelete="CASCADE"), index=True)
     time: Mapped[float] = mapped_column(Float)
     message: Mapped[str] = mapped_column(Text)
+
+
+class RouteEntry(Base):
+    """A route in the embedded registry (``APP_LAYER_ROUTES=embedded``): written by the publisher, read
+    by the router, which may run in other processes (``app_layer/routing/embedded.py``)."""
+
+    __tablename__ = "routes"
+    app: Mapped[str] = mapped_column(String(64), primary_key=True)
+    process: Mapped[str] = mapped_column(String(160), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated: Mapped[float] = mapped_column(Float)

@@ -1,0 +1,1 @@
+"""Routing: the publisher (task health -> route registry) and the router (registry -> nginx)."""
