@@ -78,5 +78,9 @@ def up(host: str, api_port: int | None) -> None:
     sys.exit(run_platform(settings, host))
 
 
+from app_layer.cli import user  # noqa: E402 - the user verbs (apps:create, config:set ...) attach to `main`
+
+user.register(main)
+
 if __name__ == "__main__":
     main()
