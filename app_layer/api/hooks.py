@@ -62,7 +62,7 @@ def build():  # type: ignore[no-untyped-def]
     return {"release": {"version": version}, "domains": [f"{app.id}.{plat.settings.domain}"]}
 
 
-@bp.get("/v1/hooks/key/<fingerprint>/")
+@bp.get("/v1/hooks/key/<path:fingerprint>/")
 def key(fingerprint: str):  # type: ignore[no-untyped-def]
     check_builder()
     with platform().db.read() as session:
