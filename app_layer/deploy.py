@@ -43,6 +43,20 @@ class Deployer:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
+    def busy(self, app_id: str) -> bool:
+        """True while another thread or process holds the app's lock (a rollout is under way)."""
+        self.lock_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_dir / f"{app_id}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        finally:
+            os.close(fd)
+
     def rollout(self, app_id: str, version: int) -> str:
         """Deploy release ``version`` if it is still the newest; returns its final state.
 
@@ -53,6 +67,8 @@ class Deployer:
             with self.db.read() as session:
                 app = _app(session, app_id)
                 release = releases.get(session, app, version)
+                if release.state == "failed":  # someone else (the reconciler) already tried it
+                    raise RolloutFailed(release.failure or f"v{version} failed to deploy")
                 if release.state != "pending":
                     return release.state
                 if releases.latest_version(session, app) != version and _newer_pending(session, app, version):

@@ -6,6 +6,7 @@ at start-up and raises ``SettingsError`` with the variable's name and the rule i
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,9 +37,16 @@ class Settings:
     routes: str = "embedded"
     domain: str = "localhost"
     registry: str = "127.0.0.1:5000"
+    router_timeout: float = 60.0      # APP_LAYER_ROUTER_TIMEOUT: seconds a request may wait on an app
+    router_body_size: str = "100m"    # APP_LAYER_ROUTER_BODY_SIZE: largest request body (nginx size)
+    router_cert: str = ""             # APP_LAYER_ROUTER_CERT/_KEY: PEM files for *.<domain>
+    router_key: str = ""
     reserved_names: tuple[str, ...] = ("deis", "app-layer")
     keep_releases: int = 5
     run_timeout: float = 600.0
+    docker_host: str = ""            # DOCKER_HOST, as the Docker tools read it; "" = the local socket
+    stop_grace: float = 10.0         # seconds between SIGTERM and SIGKILL when a process is stopped
+    drain_seconds: float = 2.0       # old processes report unhealthy this long before SIGTERM (routes move)
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -69,11 +77,20 @@ class Settings:
             routes=env.get("APP_LAYER_ROUTES", "embedded"),
             domain=env.get("APP_LAYER_DOMAIN", "localhost"),
             registry=env.get("APP_LAYER_REGISTRY", "127.0.0.1:5000"),
+            router_timeout=_number(env, "APP_LAYER_ROUTER_TIMEOUT", 60.0),
+            router_body_size=_size(env, "APP_LAYER_ROUTER_BODY_SIZE", "100m"),
+            router_cert=env.get("APP_LAYER_ROUTER_CERT", ""),
+            router_key=env.get("APP_LAYER_ROUTER_KEY", ""),
             keep_releases=int(_number(env, "APP_LAYER_KEEP_RELEASES", 5)),
             run_timeout=_number(env, "APP_LAYER_RUN_TIMEOUT", 600.0),
+            docker_host=env.get("DOCKER_HOST", ""),
+            stop_grace=_number(env, "APP_LAYER_STOP_GRACE", 10.0),
+            drain_seconds=_number(env, "APP_LAYER_DRAIN_SECONDS", 2.0, minimum=0.0),
         )
         if overrides:
             settings = replace(settings, **overrides)  # type: ignore[arg-type]
+        if bool(settings.router_cert) != bool(settings.router_key):
+            raise SettingsError("APP_LAYER_ROUTER_CERT, APP_LAYER_ROUTER_KEY: give both files or neither")
         if settings.scheduler == "marathon" and not settings.marathon_url:
             raise SettingsError("MARATHON_URL: required when APP_LAYER_SCHEDULER=marathon")
         if settings.scheduler == "fleet" and not settings.fleet_endpoint:
@@ -112,7 +129,7 @@ def _port(env: dict[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
-def _number(env: dict[str, str], name: str, default: float) -> float:
+def _number(env: dict[str, str], name: str, default: float, minimum: float | None = None) -> float:
     raw = env.get(name)
     if raw in (None, ""):
         return default
@@ -120,7 +137,9 @@ def _number(env: dict[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise SettingsError(f"{name}: must be a number, not {raw!r}") from None
-    if value <= 0:
+    if minimum is not None and value < minimum:
+        raise SettingsError(f"{name}: must be at least {minimum:g}")
+    if minimum is None and value <= 0:
         raise SettingsError(f"{name}: must be greater than zero")
     return value
 
@@ -129,3 +148,10 @@ def _choice(env: dict[str, str], name: str, value: str, allowed: tuple[str, ...]
     if value not in allowed:
         raise SettingsError(f"{name}: must be one of {', '.join(allowed)}, not {value!r}")
     return value
+
+
+def _size(env: dict[str, str], name: str, default: str) -> str:
+    raw = env.get(name) or default
+    if not re.fullmatch(r"[0-9]+[kKmMgG]?", raw):
+        raise SettingsError(f"{name}: must be a size such as 512k, 100m or 1g, not {raw!r}")
+    return raw.lower()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 from app_layer.backends.base import Backend, Capability, LogLine, Process, ReleaseSpec, State
 from app_layer.errors import NotFound, RolloutFailed
@@ -52,6 +53,13 @@ class MemoryBackend(Backend):
         with self._lock:
             apps = [app] if app is not None else list(self._procs)
             return [p for a in apps for p in self._procs.get(a, {}).values()]
+
+    def crash(self, app: str, process_type: str, num: int) -> None:
+        """Fault injection: the process dies, as a container would; the next deploy replaces it."""
+        with self._lock:
+            proc = self._procs.get(app, {}).get((process_type, num))
+            if proc is not None:
+                self._procs[app][(process_type, num)] = replace(proc, state=State.CRASHED, healthy=False)
 
     def restart(self, app: str, process_type: str | None = None, num: int | None = None) -> list[Process]:
         with self._lock:
