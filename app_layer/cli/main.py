@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from app_layer.builds.cli import COMMANDS as BUILDER_COMMANDS
 from app_layer.settings import Settings, SettingsError
 
 
@@ -20,6 +21,10 @@ def load_settings(**overrides: object) -> Settings:
 @click.version_option(package_name="app-layer")
 def main() -> None:
     """app-layer: git push to deploy, on Docker, Marathon, fleet or Swarm."""
+
+
+for _command in BUILDER_COMMANDS:
+    main.add_command(_command)
 
 
 @main.command()
@@ -81,6 +86,10 @@ def up(host: str, api_port: int | None) -> None:
 from app_layer.cli import user  # noqa: E402 - the user verbs (apps:create, config:set ...) attach to `main`
 
 user.register(main)
+
+from app_layer.cli import routing  # noqa: E402 - publisher, router, routes
+
+routing.register(main)
 
 if __name__ == "__main__":
     main()
