@@ -3,6 +3,7 @@ in ``tests/fixtures/`` and are loaded here as plugins, so each part of the platf
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,10 +27,28 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{next(_names)}"
 
 
+# The API and domain tests run on every database the platform supports; end-to-end tests on SQLite.
+# APP_LAYER_TEST_DATABASES=sqlite narrows a local run.
+DATABASES = tuple(d for d in os.environ.get("APP_LAYER_TEST_DATABASES", "sqlite,postgresql").split(",") if d)
+_ON_EVERY_DATABASE = ("api", "domain")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    folder = Path(str(metafunc.definition.path)).parent
+    if "settings" in metafunc.fixturenames and folder.name in _ON_EVERY_DATABASE \
+            and folder.parent == Path(__file__).parent:
+        metafunc.parametrize("settings", DATABASES, indirect=True)
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings.from_env({"APP_LAYER_DATA_DIR": str(tmp_path / "data"), "APP_LAYER_SCHEDULER": "memory",
-                              "APP_LAYER_DOMAIN": "example.test"})
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Memory backend; a temp SQLite file, or (parametrized) a fresh PostgreSQL database."""
+    env = {"APP_LAYER_DATA_DIR": str(tmp_path / "data"), "APP_LAYER_SCHEDULER": "memory",
+           "APP_LAYER_DOMAIN": "example.test"}
+    if getattr(request, "param", "sqlite") == "postgresql":
+        server = request.getfixturevalue("postgres")
+        env["APP_LAYER_DATABASE_URL"] = server.url(server.fresh_database())
+    return Settings.from_env(env)
 
 
 @pytest.fixture

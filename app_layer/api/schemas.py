@@ -97,6 +97,16 @@ class KeyCreate(Base):
     public = fields.String(required=True, validate=validate.Length(1, 16 * 1024))
 
 
+class DomainCreate(Base):
+    domain = fields.String(required=True, validate=validate.Length(1, 255))
+
+
+class CertCreate(Base):
+    certificate = fields.String(required=True, validate=validate.Length(1, 64 * 1024))
+    key = fields.String(required=True, validate=validate.Length(1, 64 * 1024))
+    common_name = fields.String(load_default=None, validate=validate.Length(1, 255))
+
+
 class PushHook(Base):
     receive_user = fields.String(required=True, validate=validate.Length(1, 150))
     receive_repo = fields.String(required=True, validate=validate.Length(1, 63))

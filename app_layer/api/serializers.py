@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from app_layer.models import App, Build, Config, Container, Key, Push, Release, User
+from app_layer.models import App, Build, Certificate, Config, Container, Domain, Key, Push, Release, User
 
 DEIS_TIME = "%Y-%m-%dT%H:%M:%SUTC"
 
@@ -64,3 +64,14 @@ def push(p: Push, app_id: str) -> dict[str, Any]:
     return {"uuid": p.uuid, "owner": p.owner.username, "app": app_id, "sha": p.sha,
             "fingerprint": p.fingerprint, "receive_user": p.receive_user, "receive_repo": p.receive_repo,
             "ssh_connection": p.ssh_connection, "ssh_original_command": p.ssh_original_command, **audited(p)}
+
+
+def domain(d: Domain, app_id: str) -> dict[str, Any]:
+    """No ``uuid``: Deis's Domain had an integer key and dropped the field."""
+    return {"owner": d.owner.username, "app": app_id, "domain": d.domain, **audited(d)}
+
+
+def certificate(c: Certificate) -> dict[str, Any]:
+    """The PEM certificate and key are write-only, as in Deis."""
+    return {"id": c.id, "owner": c.owner.username, "common_name": c.common_name, "expires": when(c.expires),
+            **audited(c)}
