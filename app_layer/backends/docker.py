@@ -459,7 +459,7 @@ def _state(seen: Seen) -> S:
     if seen.status == "running":
         return S.DOWN if seen.draining else S.UP
     if seen.status == "exited":
-        return S.DOWN if seen.exit_code == 0 else S.CRASHED
+        return S.DOWN if seen.exit_code in (0, 143) else S.CRASHED  # 143: ended by SIGTERM (a stop)
     return {"created": S.CREATED, "restarting": S.CRASHED, "paused": S.DOWN, "removing": S.DESTROYED,
             "dead": S.ERROR}.get(seen.status, S.UNKNOWN)
 
