@@ -36,8 +36,10 @@ def http_ok(url: str) -> Callable[[], bool]:
 
 def parts(settings: Settings, host: str) -> list[Part]:
     """The parts of the embedded platform, in start order."""
+    from app_layer.builds.parts import builder_parts
+
     api = f"http://{host}:{settings.api_port}"
-    return [
+    return builder_parts(settings, host, Part) + [
         Part("controller", [sys.executable, "-m", "app_layer.cli.main", "server", "--host", host,
                             "--port", str(settings.api_port)], api, http_ok(f"{api}/healthz")),
         Part("publisher", [sys.executable, "-m", "app_layer.cli.main", "publisher"], settings.routes),

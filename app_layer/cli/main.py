@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from app_layer.builds.cli import COMMANDS as BUILDER_COMMANDS
 from app_layer.settings import Settings, SettingsError
 
 
@@ -20,6 +21,10 @@ def load_settings(**overrides: object) -> Settings:
 @click.version_option(package_name="app-layer")
 def main() -> None:
     """app-layer: git push to deploy, on Docker, Marathon, fleet or Swarm."""
+
+
+for _command in BUILDER_COMMANDS:
+    main.add_command(_command)
 
 
 @main.command()
