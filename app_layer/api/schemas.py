@@ -20,6 +20,10 @@ class Base(Schema):
 class JSONObjectOrString(fields.Field):
     """A JSON object, or a JSON-encoded string of one (the Deis Python client sends strings)."""
 
+    def __init__(self, **kwargs: Any):
+        metadata = {"oneOf": [{"type": "object"}, {"type": "string"}], **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if value is None or isinstance(value, dict | str):
             return value
