@@ -55,9 +55,9 @@ def _start_controller(root: Path, registry: str, scheduler: str) -> tuple[subpro
     until = time.monotonic() + 60
     while True:
         try:
-            if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
                 break
-        except requests.ConnectionError:
+        except requests.RequestException:
             pass
         if proc.poll() is not None or time.monotonic() > until:
             raise RuntimeError(f"controller did not start:\n{(root / 'controller.log').read_text()[-3000:]}")
