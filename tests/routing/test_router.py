@@ -7,11 +7,9 @@ import os
 import socket
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -21,30 +19,10 @@ from websockets.sync.server import serve as ws_serve
 
 from app_layer.api import create_app
 from app_layer.models import App, Certificate, Domain, User
-from app_layer.platform import Platform
-from app_layer.routing.embedded import EmbeddedRegistry
-from app_layer.routing.nginx import RouterConfig
-from app_layer.routing.publisher import Publisher
 from app_layer.routing.registry import Route
-from app_layer.routing.router import Router
 from tests.conftest import register
-from tests.routing.conftest import wait_until
-from tests.routing.helpers import RoutedMemoryBackend, Upstream, free_port
-
-DOMAIN = "example.test"
-
-
-@pytest.fixture
-def backend() -> RoutedMemoryBackend:
-    return RoutedMemoryBackend()
-
-
-@pytest.fixture
-def routed(settings, backend) -> Iterator[Platform]:  # type: ignore[no-untyped-def]
-    plat = Platform.build(settings, backend=backend)
-    plat.db.create_all()
-    yield plat
-    plat.close()
+from tests.routing.conftest import DOMAIN, wait_until
+from tests.routing.helpers import free_port
 
 
 @pytest.fixture
@@ -52,68 +30,6 @@ def owner(routed):  # type: ignore[no-untyped-def]
     client = create_app(routed).test_client()
     register(client, "admin")
     return register(client, "owner")
-
-
-@pytest.fixture
-def upstream() -> Iterator[Callable[[str], Upstream]]:
-    made: list[Upstream] = []
-
-    def make(name: str) -> Upstream:
-        made.append(Upstream(name))
-        return made[-1]
-
-    yield make
-    for server in made:
-        server.close()
-
-
-class Harness:
-    def __init__(self, router: Router, registry: EmbeddedRegistry, publisher: Publisher):
-        self.router, self.registry, self.publisher = router, registry, publisher
-        self.cfg = router.cfg
-
-    def get(self, host: str, path: str = "/", **kw) -> requests.Response:  # type: ignore[no-untyped-def]
-        return requests.request(kw.pop("method", "GET"), f"http://127.0.0.1:{self.cfg.http_port}{path}",
-                                headers={"Host": host, **kw.pop("headers", {})}, timeout=10,
-                                allow_redirects=False, **kw)
-
-    def workers(self) -> set[str]:
-        """nginx's worker pids: a reload replaces them, an endpoint change does not."""
-        assert self.router.nginx.proc is not None
-        out = subprocess.run(["pgrep", "-P", str(self.router.nginx.proc.pid)], capture_output=True, text=True)
-        return set(out.stdout.split())
-
-
-@pytest.fixture
-def make_router(routed, tmp_path, nginx_binary) -> Iterator[Callable[..., Harness]]:  # type: ignore[no-untyped-def]
-    started: list[tuple[Router, Publisher, EmbeddedRegistry]] = []
-
-    def make(controller: str | None = None, publish: bool = True, **overrides: object) -> Harness:
-        cfg = RouterConfig(prefix=tmp_path / "router", domain=DOMAIN, http_port=free_port(),
-                           tls_port=free_port(), workers="1", **overrides)  # type: ignore[arg-type]
-        registry = EmbeddedRegistry(routed.settings.database_url, poll_interval=0.05)
-        router = Router(cfg, registry, routed.db, controller, interval=0.2)
-        threading.Thread(target=router.run_forever, daemon=True).start()
-        publisher = Publisher(routed.db, routed.backend, registry, interval=0.1)
-        if publish:  # tests that register routes by hand run no publisher (it would remove them)
-            threading.Thread(target=publisher.run_forever, daemon=True).start()
-        started.append((router, publisher, registry))
-        harness = Harness(router, registry, publisher)
-        wait_until(lambda: _answers(harness), what="the router to answer")
-        return harness
-
-    yield make
-    for router, publisher, registry in started:
-        publisher.stop()
-        router.stop()
-        registry.close()
-
-
-def _answers(harness: Harness) -> bool:
-    try:
-        return harness.get("127.0.0.1", "/healthz").status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def deploy(owner, app: str, procfile: dict[str, str] | None = None) -> None:  # type: ignore[no-untyped-def]
