@@ -59,6 +59,12 @@ def current_sha(ref: str) -> str:
     return done.stdout.strip() if done.returncode == 0 else ZERO
 
 
+def read_file(sha: str, name: str) -> str | None:
+    """A top-level file of the pushed tree, from git itself (a symlink gives its target, never what it points at)."""
+    done = subprocess.run(["git", "show", f"{sha}:{name}"], capture_output=True)
+    return done.stdout.decode(errors="replace") if done.returncode == 0 else None
+
+
 def checkout(sha: str, into: Path) -> None:
     """The tree of ``sha`` as files (``git archive | tar -x``; no shell)."""
     archive = subprocess.Popen(["git", "archive", "--format=tar", sha], stdout=subprocess.PIPE)
@@ -91,14 +97,14 @@ class Build:
         self.hook("/v1/hooks/push/", {"sha": sha, "fingerprint": self.fingerprint,
                                        "ssh_connection": os.environ.get("SSH_CONNECTION", "")[:255],
                                        "ssh_original_command": os.environ.get("SSH_ORIGINAL_COMMAND", "")[:255]})
+        docker_text = read_file(sha, "Dockerfile")
+        if docker_text is None:
+            raise Rejected("No Dockerfile in this push. Buildpack builds (apps without a Dockerfile) come in "
+                           "a later release of app-layer; add a Dockerfile and push again.")
+        procfile = read_file(sha, "Procfile") or ""
         with tempfile.TemporaryDirectory(prefix=f"app-layer-build-{self.app}-") as tmp:
             tree = Path(tmp)
             checkout(sha, tree)
-            if not (tree / "Dockerfile").is_file():
-                raise Rejected("No Dockerfile in this push. Buildpack builds (apps without a Dockerfile) come in "
-                               "a later release of app-layer; add a Dockerfile and push again.")
-            docker_text = (tree / "Dockerfile").read_text(errors="replace")
-            procfile = (tree / "Procfile").read_text(errors="replace") if (tree / "Procfile").is_file() else ""
             ref = dockerfile.image_ref(self.config.registry, self.app, sha)
             step(f"Building {self.app} {sha[:8]} from its Dockerfile")
             dockerfile.build(tree, ref, self.app, info)
@@ -107,7 +113,7 @@ class Build:
         step("Launching...")
         answer = self.hook("/v1/hooks/build/", {
             "image": ref, "sha": sha, "procfile": procfile,
-            "dockerfile": docker_text if len(docker_text) <= MAX_DOCKERFILE else "true",
+            "dockerfile": docker_text if 0 < len(docker_text) <= MAX_DOCKERFILE else "true",
         }, timeout=3600)
         version = answer.get("release", {}).get("version")
         info(f"done, {self.app}:v{version} deployed")

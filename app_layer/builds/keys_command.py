@@ -7,6 +7,7 @@ gets no line, so sshd refuses it and the client may offer its next key.
 """
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 from urllib.parse import quote
@@ -14,8 +15,9 @@ from urllib.parse import quote
 import requests
 
 from app_layer.builds.config import BuilderConfig, Controller
-from app_layer.keys import KEY_TYPES
 
+KEY_TYPE = re.compile(r"^[a-z][a-z0-9@.-]{2,63}$")  # the controller validated the key; this guards the line
+KEY_DATA = re.compile(r"^[A-Za-z0-9+/]+={0,3}$")
 USERNAME_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.@+-")
 
 
@@ -28,7 +30,8 @@ def forced_command(python: str, config_path: str, username: str, fingerprint: st
 def authorized_line(python: str, config_path: str, username: str, fingerprint: str, public: str) -> str | None:
     """The authorized_keys line, or None if anything in it could break out of the options."""
     parts = public.split()
-    if len(parts) < 2 or parts[0] not in KEY_TYPES or not set(username) <= USERNAME_SAFE:
+    if len(parts) < 2 or not KEY_TYPE.match(parts[0]) or not KEY_DATA.match(parts[1]) \
+            or not username or not set(username) <= USERNAME_SAFE:
         return None
     command = forced_command(python, config_path, username, fingerprint)
     if '"' in command or "\\" in command or "\n" in command:
