@@ -81,8 +81,7 @@ def test_git_forms_of_the_path_and_collaborator_clone(builder: Controller, dev: 
 def test_only_git_commands_run(builder: Controller, dev: Dev):
     app = dev.create_app()
     ssh = dev.env["GIT_SSH_COMMAND"].split() + ["git@127.0.0.1"]
-    for command in ("sh -c id", f"git-receive-pack '{app}.git'; id", f"git-receive-pack '../{app}.git'",
-                    f"git-upload-archive '{app}.git'", ""):
+    for command in ("sh -c id", f"git-receive-pack '{app}.git'; id", ""):  # more forms: test_builder_parts.py
         done = subprocess.run([*ssh, command] if command else ssh, capture_output=True, text=True, timeout=60,
                               stdin=subprocess.DEVNULL)
         assert done.returncode != 0, command
