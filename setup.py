@@ -35,6 +35,7 @@ setup(
             "openapi-spec-validator>=0.7",
             "schemathesis>=4",
             "websockets>=12",
+            "playwright>=1.40",
         ],
     },
     entry_points={"console_scripts": ["app-layer=app_layer.cli.main:main"]},

@@ -31,13 +31,18 @@ def register(session: Session, mode: str, actor: User | None, username: str, pas
     return user
 
 
-def login(session: Session, username: str, password: str) -> str:
-    """Check the password and return a new API token (only its digest is kept)."""
+def authenticate(session: Session, username: str, password: str) -> User:
+    """The active user with this password (and ``last_login`` updated), else ``ValidationError``."""
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not user.is_active or not check_password(user.password_hash, password):
         raise ValidationError({"non_field_errors": ["Unable to log in with provided credentials."]})
     user.last_login = utcnow()
-    return issue_token(session, user)
+    return user
+
+
+def login(session: Session, username: str, password: str) -> str:
+    """Check the password and return a new API token (only its digest is kept)."""
+    return issue_token(session, authenticate(session, username, password))
 
 
 def issue_token(session: Session, user: User) -> str:

@@ -4,11 +4,24 @@ from __future__ import annotations
 from flask import Flask, Response
 
 from app_layer import API_VERSION, __version__
-from app_layer.api import accounts, apps, certs, containers, domains, errors, git_http, history, hooks, keys, openapi
+from app_layer.api import (
+    accounts,
+    apps,
+    certs,
+    containers,
+    domains,
+    errors,
+    git_http,
+    history,
+    hooks,
+    keys,
+    openapi,
+    web,
+)
 from app_layer.platform import Platform
 
 BLUEPRINTS = (accounts.bp, apps.bp, history.bp, containers.bp, domains.bp, certs.bp, keys.bp, hooks.bp,
-              git_http.bp, openapi.bp)
+              git_http.bp, web.bp, openapi.bp)
 
 
 def create_app(platform: Platform) -> Flask:
