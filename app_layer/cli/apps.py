@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import webbrowser
@@ -87,9 +88,10 @@ def apps_info(app: str | None, as_json: bool) -> None:
 @verb("apps:open")
 @app_option
 def apps_open(app: str | None) -> None:
-    """Print the app's URL, and open it in a browser when run at a terminal."""
+    """Print the app's URL (on APP_LAYER_ROUTER_PORT if set), and open it in a browser at a terminal."""
     info = client().get(app_path(app_of(app)))
-    url = f"http://{info['url']}/"
+    port = os.environ.get("APP_LAYER_ROUTER_PORT", "")  # the router's port, when not 80
+    url = f"http://{info['url']}{':' + port if port.isdigit() and port != '80' else ''}/"
     click.echo(url)
     if sys.stdout.isatty():
         webbrowser.open(url)

@@ -21,7 +21,9 @@ class Cli:
     def __init__(self, home: Path, server_url: str):
         self.home = home
         self.server_url = server_url
-        self.env = {"HOME": str(home), "APP_LAYER_PROFILE": "client"}
+        # The client reads APP_LAYER_SSH_PORT and APP_LAYER_ROUTER_PORT too: the defaults here.
+        self.env: dict[str, str | None] = {"HOME": str(home), "APP_LAYER_PROFILE": "client",
+                                           "APP_LAYER_SSH_PORT": None, "APP_LAYER_ROUTER_PORT": None}
 
     def __call__(self, *args: str, input: str | None = None) -> Result:
         return CliRunner().invoke(main, list(args), input=input, env=self.env, catch_exceptions=False)
@@ -33,7 +35,7 @@ class Cli:
 
     def spawn(self, *args: str) -> subprocess.Popen:
         """The real console script in a child process (for ``logs -f`` and the like)."""
-        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        env = {k: v for k, v in {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}.items() if v is not None}
         return subprocess.Popen([sys.executable, "-m", "app_layer.cli.main", *args], env=env, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 

@@ -61,6 +61,8 @@ def test_deploy_scale_rollback_flow(user_cli) -> None:
     info = json.loads(cli.ok("apps:info", *app, "--json").stdout)
     assert info["structure"] == {"cmd": 0, "web": 2, "worker": 1} and len(info["processes"]) == 3
     assert cli.ok("apps:open", *app).stdout.strip() == "http://cli-flow-app.example.test/"
+    cli.env["APP_LAYER_ROUTER_PORT"] = "8080"
+    assert cli.ok("apps:open", *app).stdout.strip() == "http://cli-flow-app.example.test:8080/"
 
     cli.ok("apps:destroy", *app, "--confirm", "cli-flow-app")
     gone = cli("apps:info", *app)
