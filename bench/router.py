@@ -1,0 +1,298 @@
+"""Router overhead, time to routable, and a rollout under load, on the real Docker Engine.
+
+    .venv/bin/python bench/router.py [--duration 10] [--connections 64] [--json results.json]
+
+Runs what ``app-layer up`` runs for routing: ``app-layer publisher`` and ``app-layer router``
+as separate processes on the embedded registry (SQLite in a temporary folder), the docker
+backend, and a busybox ``httpd`` image imported locally. Then, with wrk:
+
+1. throughput and latency straight to the app's container (its published port) and through the
+   router (``Host: <app>.bench.test``), same wrk settings, one process;
+2. time from healthy to routable: a new app is deployed while one loop probes its container's
+   health check and another asks the router; the difference of the first successes;
+3. a rollout of a 3-process web app (a config change: new release, new containers, drain, stop
+   the old ones) under ``--connections`` concurrent wrk clients, counting every failed request
+   (non-2xx answer, connection error or timeout) and the slowest response.
+
+Targets: >= 90 % of direct throughput, added p99 < 2 ms, routable within 1 s, 0 failed requests
+and no response slower than 500 ms during the rollout.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app_layer.api import create_app  # noqa: E402
+from app_layer.backends import docker as docker_backend  # noqa: E402
+from app_layer.migrate import upgrade  # noqa: E402
+from app_layer.platform import Platform  # noqa: E402
+from app_layer.settings import Settings  # noqa: E402
+from tests.conftest import register  # noqa: E402
+from tests.fixtures.docker import BUSYBOX, SERVE, _import, ensure_dockerd, rootfs_tar  # noqa: E402
+from tests.routing.helpers import free_port  # noqa: E402
+
+DOMAIN = "bench.test"
+TARGETS = {"throughput_ratio": 0.90, "added_p99_ms": 2.0, "routable_s": 1.0, "rollout_failed": 0,
+           "rollout_slowest_ms": 500.0}
+WRK_LUA = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d %d %d %d\\n", summary.requests, e.connect, e.read, e.write,
+                         e.status, e.timeout, latency.max))
+end
+"""
+
+
+def app_image(api, tag: str) -> str:  # type: ignore[no-untyped-def]
+    """The app: Debian's caddy serving static files when installed (a server with a normal listen
+    backlog), else busybox httpd (backlog 9, so its own tail latency dominates under 64 clients)."""
+    files = {"www/index.html": (b"hello from app-layer\n", 0o644), "www/health": (b"ok\n", 0o644)}
+    caddy = shutil.which("caddy")
+    if caddy is None:
+        return _import(api, tag, rootfs_tar(files), SERVE)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for folder in ("bin", "tmp", "www", "lib", "lib64", "lib/x86_64-linux-gnu"):
+            info = tarfile.TarInfo(folder)
+            info.type, info.mode = tarfile.DIRTYPE, 0o1777 if folder == "tmp" else 0o755
+            tar.addfile(info)
+        tar.add(BUSYBOX, arcname="bin/busybox")
+        info = tarfile.TarInfo("bin/sh")
+        info.type, info.linkname = tarfile.SYMTYPE, "busybox"
+        tar.addfile(info)
+        tar.add(caddy, arcname="bin/caddy")
+        for lib in re.findall(r"(/\S+\.so[.\d]*) \(", subprocess.run(["ldd", caddy], capture_output=True,
+                                                                       text=True).stdout):
+            tar.add(os.path.realpath(lib), arcname=lib.lstrip("/"))
+        for path, (content, mode) in files.items():
+            info = tarfile.TarInfo(path)
+            info.size, info.mode = len(content), mode
+            tar.addfile(info, io.BytesIO(content))
+    command = "HOME=/tmp XDG_CONFIG_HOME=/tmp XDG_DATA_HOME=/tmp exec caddy file-server --listen :$PORT --root /www"
+    return _import(api, tag, buf.getvalue(), command)
+
+
+def wrk(url: str, duration: float, connections: int, host: str | None = None) -> dict:
+    """Run wrk; returns requests/s, p50/p99/max latency (ms) and error counts."""
+    script = Path(tempfile.mkstemp(suffix=".lua")[1])
+    script.write_text(WRK_LUA)
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency", "--timeout", "5s",
+               "-s", str(script), url]
+    if host:
+        command[1:1] = ["-H", f"Host: {host}"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    script.unlink()
+
+    def ms(label: str) -> float:
+        match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not match:
+            return float("nan")
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    result = re.search(r"^RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)$", out, re.M)
+    assert result, out
+    requests, connect, read, write, status, timeout, max_us = map(int, result.groups())
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+            "p50_ms": ms("50"), "p99_ms": ms("99"), "max_ms": max_us / 1000, "requests": requests,
+            "failed": connect + read + write + status + timeout,
+            "errors": {"connect": connect, "read": read, "write": write, "non_2xx": status, "timeout": timeout}}
+
+
+def get(url: str, host: str, timeout: float = 2.0) -> int:
+    request = urllib.request.Request(url, headers={"Host": host})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+def wait(check, deadline: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    until = time.monotonic() + deadline
+    while not check():
+        if time.monotonic() > until:
+            raise SystemExit(f"bench: timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+
+    ensure_dockerd()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-router-"))
+    run = uuid.uuid4().hex[:8]
+    env = {**os.environ, "APP_LAYER_DATA_DIR": str(tmp / "data"), "APP_LAYER_SCHEDULER": "docker",
+           "APP_LAYER_DOMAIN": DOMAIN, "APP_LAYER_ROUTER_PORT": str(free_port()),
+           "APP_LAYER_ROUTER_TLS_PORT": str(free_port()), "APP_LAYER_API_PORT": str(free_port()),
+           "APP_LAYER_DRAIN_SECONDS": os.environ.get("APP_LAYER_DRAIN_SECONDS", "2"),
+           "APP_LAYER_STOP_GRACE": "5"}
+    settings = Settings.from_env(env)
+    platform = Platform.build(settings)
+    upgrade(platform.db)
+    backend = platform.backend
+    assert isinstance(backend, docker_backend.DockerBackend)
+    api = backend._api()
+    image = app_image(api, f"app-layer-bench/web:{run}")
+    client = create_app(platform).test_client()
+    register(client, "admin")
+    owner = register(client, "bench")
+    apps: list[str] = []
+    children: list[subprocess.Popen] = []
+    router_url = f"http://127.0.0.1:{settings.router_port}"
+    results: dict[str, object] = {}
+    try:
+        for verb in ("publisher", "router"):
+            log = (tmp / f"{verb}.log").open("w")
+            children.append(subprocess.Popen([sys.executable, "-m", "app_layer.cli.main", verb], env=env, cwd=ROOT,
+                                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        wait(lambda: get(f"{router_url}/healthz", "127.0.0.1") == 200, 60, "the router")
+
+        app = owner.create_app(f"b{run}-web")
+        apps.append(app)
+        results.update(overhead(owner, backend, app, image, router_url, args))
+        fresh = f"b{run}-new"
+        apps.append(fresh)
+        results["routable_s"] = healthy_to_routable(owner, backend, fresh, image, router_url)
+        results.update(rollout_under_load(owner, backend, app, router_url, args))
+    finally:
+        for child in children:
+            if child.poll() is None:
+                os.killpg(child.pid, 15)
+        for child in children:
+            child.wait(20)
+        for app_id in apps:
+            backend.destroy(app_id)
+        try:
+            api.remove_image(image, force=True)
+        except Exception:  # noqa: BLE001 - already gone with the app
+            pass
+        platform.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    return report(results, args.json)
+
+
+def overhead(owner, backend, app: str, image: str, router_url: str, args) -> dict:  # type: ignore[no-untyped-def]
+    """Throughput at ``--connections`` and latency at 4 connections, straight vs through the router."""
+    assert owner.post(f"/v1/apps/{app}/builds", {"image": image}).status_code == 201
+    host = f"{app}.{DOMAIN}"
+    wait(lambda: get(router_url, host) == 200, 60, "the app through the router")
+    proc = next(p for p in backend.processes(app) if p.port)
+    direct_url = f"http://127.0.0.1:{proc.port}/"
+    wrk(direct_url, 2, args.connections)  # warm up both paths
+    wrk(f"{router_url}/", 2, args.connections, host)
+    direct = wrk(direct_url, args.duration, args.connections)
+    routed = wrk(f"{router_url}/", args.duration, args.connections, host)
+    direct_light = wrk(direct_url, args.duration, 4)
+    routed_light = wrk(f"{router_url}/", args.duration, 4, host)
+    return {"direct": direct, "router": routed, "direct_c4": direct_light, "router_c4": routed_light,
+            "throughput_ratio": routed["rps"] / direct["rps"],
+            "added_p99_ms": routed_light["p99_ms"] - direct_light["p99_ms"],
+            "added_p99_ms_saturated": routed["p99_ms"] - direct["p99_ms"]}
+
+
+def healthy_to_routable(owner, backend, app: str, image: str, router_url: str) -> float:  # type: ignore[no-untyped-def]
+    """Deploy a new app; seconds from its container answering its health check to the router routing it."""
+    owner.create_app(app)
+    marks: dict[str, float] = {}
+
+    def probe_direct() -> None:
+        until = time.monotonic() + 120
+        while time.monotonic() < until and "healthy" not in marks:
+            for p in backend.processes(app):
+                if p.port and get(f"http://127.0.0.1:{p.port}/health", "x", 0.5) == 200:
+                    marks.setdefault("healthy", time.monotonic())
+            time.sleep(0.005)
+
+    def probe_router() -> None:
+        until = time.monotonic() + 120
+        while time.monotonic() < until:
+            if get(router_url, f"{app}.{DOMAIN}", 0.5) == 200:
+                marks["routable"] = time.monotonic()
+                return
+            time.sleep(0.005)
+
+    probes = [threading.Thread(target=probe_direct), threading.Thread(target=probe_router)]
+    for thread in probes:
+        thread.start()
+    assert owner.post(f"/v1/apps/{app}/builds", {"image": image}).status_code == 201
+    for thread in probes:
+        thread.join()
+    return marks["routable"] - marks["healthy"]
+
+
+def rollout_under_load(owner, backend, app: str, router_url: str, args) -> dict:  # type: ignore[no-untyped-def]
+    """Scale to 3 processes, then roll out a config change while wrk keeps ``--connections`` clients busy."""
+    assert owner.post(f"/v1/apps/{app}/scale", {"cmd": 3}).status_code == 204
+    wait(lambda: len([p for p in backend.processes(app) if p.healthy]) == 3, 60, "three processes")
+    time.sleep(1.5)  # let the publisher and router take all three
+    rollout: dict[str, float] = {}
+
+    def deploy() -> None:
+        time.sleep(2)
+        rollout["start"] = time.monotonic()
+        response = owner.post(f"/v1/apps/{app}/config", {"values": {"GREETING": "rolled"}})
+        rollout["status"] = response.status_code
+        rollout["end"] = time.monotonic()
+
+    deployer = threading.Thread(target=deploy)
+    deployer.start()
+    under_load = wrk(f"{router_url}/", max(args.duration, 15.0), args.connections, f"{app}.{DOMAIN}")
+    deployer.join()
+    assert rollout["status"] == 201, rollout
+    return {"rollout": {**under_load, "rollout_s": rollout["end"] - rollout["start"]},
+            "rollout_failed": under_load["failed"], "rollout_slowest_ms": under_load["max_ms"]}
+
+
+def report(results: dict, json_path: Path | None) -> int:
+    direct, routed, roll = results["direct"], results["router"], results["rollout"]
+    print(f"direct:   {direct['rps']:>9.0f} req/s  p50 {direct['p50_ms']:.2f} ms  p99 {direct['p99_ms']:.2f} ms")
+    print(f"router:   {routed['rps']:>9.0f} req/s  p50 {routed['p50_ms']:.2f} ms  p99 {routed['p99_ms']:.2f} ms")
+    light_d, light_r = results["direct_c4"], results["router_c4"]
+    print(f"4 conns:  direct p50 {light_d['p50_ms']:.2f} ms p99 {light_d['p99_ms']:.2f} ms, "
+          f"router p50 {light_r['p50_ms']:.2f} ms p99 {light_r['p99_ms']:.2f} ms")
+    print(f"ratio:    {results['throughput_ratio']:.1%} of direct; added p99 {results['added_p99_ms']:+.2f} ms "
+          f"at 4 connections, {results['added_p99_ms_saturated']:+.2f} ms at the saturating load")
+    print(f"routable: {results['routable_s'] * 1000:.0f} ms after the process became healthy")
+    print(f"rollout:  {roll['requests']} requests in {roll['rollout_s']:.1f} s of rollout, "
+          f"{roll['failed']} failed {roll['errors']}, slowest {roll['max_ms']:.0f} ms, p99 {roll['p99_ms']:.2f} ms")
+    checks = {
+        "throughput_ratio": results["throughput_ratio"] >= TARGETS["throughput_ratio"],
+        "added_p99_ms": results["added_p99_ms"] < TARGETS["added_p99_ms"],
+        "routable_s": results["routable_s"] < TARGETS["routable_s"],
+        "rollout_failed": results["rollout_failed"] == 0,
+        "rollout_slowest_ms": results["rollout_slowest_ms"] < TARGETS["rollout_slowest_ms"],
+    }
+    for name, ok in checks.items():
+        print(f"target {name}: {'met' if ok else 'MISSED'} ({results[name]:.3g} vs {TARGETS[name]})")
+    if json_path:
+        json_path.write_text(json.dumps({"results": results, "targets": TARGETS, "met": checks}, indent=2))
+    return 0 if all(checks.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
