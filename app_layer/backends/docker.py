@@ -217,17 +217,23 @@ class DockerBackend(Backend):
     def _create_and_start(self, api: docker.APIClient, release: ReleaseSpec, ptype: str, num: int,
                           port: int) -> str:
         name = release.name(ptype, num)
-        _quietly(lambda: api.remove_container(name, force=True))  # a leftover of a dead controller
         labels = _labels(release, ptype, num)
         labels.update({LABEL_PORT: str(port), LABEL_CHECK: json.dumps(release.healthcheck.__dict__)})
         host_config = api.create_host_config(
             port_bindings={port: ("127.0.0.1",)}, restart_policy={"Name": "unless-stopped"}, init=True,
             mem_limit=release.memory.get(ptype) or None, cpu_shares=release.cpu.get(ptype) or None,
             log_config=LogConfig(type="json-file", config={"max-size": "10m", "max-file": "2"}))
-        container = api.create_container(
+        create = lambda: api.create_container(  # noqa: E731
             release.image, command=process_command(release, ptype), name=name,
             environment={**release.env, "PORT": str(port)}, labels=labels, ports=[port],
             host_config=host_config, detach=True)
+        try:
+            container = create()
+        except APIError as exc:
+            if exc.status_code != 409:
+                raise
+            api.remove_container(name, force=True)  # the name is held by a leftover (a draining one is renamed)
+            container = create()
         api.start(container["Id"])
         return container["Id"]
 
@@ -251,7 +257,7 @@ class DockerBackend(Backend):
                 names = ", ".join(sorted(seen[c].source for c in pending))
                 return f"{names} did not pass the health check ({_describe(check, seen)}) within {timeout:g}s"
             attempt += 1
-            time.sleep(min(check.interval, 0.02 * 2 ** min(attempt, 5)))
+            time.sleep(min(check.interval, 0.02 * 2 ** min(attempt, 2)))
         return ""
 
     def _crash_reason(self, api: docker.APIClient, seen: Seen | None) -> str:

@@ -18,7 +18,7 @@ from app_layer.platform import Platform
 from app_layer.reconciler import Reconciler
 from tests.conftest import Account
 from tests.docker.conftest import ENV, fetch, up, wait_for
-from tests.fixtures.docker import ensure_dockerd, wait_for_dockerd
+from tests.fixtures.docker import dockerd_pids, ensure_dockerd, wait_for_dockerd
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -103,11 +103,11 @@ def _quiet_post(session: requests.Session, url: str, body: dict) -> None:
 
 
 def restart_dockerd() -> None:
-    pid = subprocess.run(["pidof", "dockerd"], capture_output=True, text=True).stdout.split()
-    assert pid, "dockerd is not running"
-    os.kill(int(pid[0]), signal.SIGTERM)
+    pids = dockerd_pids()
+    assert pids, "dockerd is not running"
+    os.kill(pids[0], signal.SIGTERM)
     until = time.monotonic() + 60
-    while Path(f"/proc/{pid[0]}").exists():
+    while Path(f"/proc/{pids[0]}").exists():
         assert time.monotonic() < until, "dockerd did not stop"
         time.sleep(0.2)
     ensure_dockerd()
