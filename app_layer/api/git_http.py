@@ -120,8 +120,16 @@ def _feed(body: IO[bytes], sink: IO[bytes]) -> None:
 
 def _run_backend(config: BuilderConfig, app_id: str, rest: str, username: str) -> Response:
     body = get_input_stream(request.environ, max_content_length=None)  # pushes may be large
-    proc = subprocess.Popen(["git", "http-backend"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            env=_cgi_env(config, app_id, rest, username))
+    env = _cgi_env(config, app_id, rest, username)
+    lock = repos.open_lock(config.locks, app_id) if rest == "git-receive-pack" else None
+    try:
+        if lock is not None:  # the hook locks it; http-backend and receive-pack hold it until they exit
+            env[repos.LOCK_FD_ENV] = str(lock)
+        proc = subprocess.Popen(["git", "http-backend"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                env=env, pass_fds=(lock,) if lock is not None else ())
+    finally:
+        if lock is not None:
+            os.close(lock)
     assert proc.stdin is not None and proc.stdout is not None
     feeder = threading.Thread(target=_feed, args=(body, proc.stdin), daemon=True)
     feeder.start()

@@ -136,13 +136,18 @@ def main() -> int:
     if not deploys:
         return 0
     build = Build(config, app_id, user, os.environ.get("RECEIVE_FINGERPRINT", ""))
+    def waiting() -> None:
+        step(f"Another push to {app_id} is in progress; waiting for it to finish...")
+
     try:
         if os.environ.get(repos.LOCK_HELD_ENV):
             _deploy(build, deploys)
+        elif os.environ.get(repos.LOCK_FD_ENV, "").isdigit():
+            # Inherited from the git HTTP route: locked here, it stays locked until receive-pack
+            # has moved the refs and exited, so the next push sees them moved.
+            repos.acquire(int(os.environ[repos.LOCK_FD_ENV]), waiting)
+            _deploy(build, deploys)
         else:
-            def waiting() -> None:
-                step(f"Another push to {app_id} is in progress; waiting for it to finish...")
-
             with repos.push_lock(config.locks, app_id, waiting):
                 _deploy(build, deploys)
     except (Rejected, dockerfile.BuildFailed) as exc:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 APP_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 DEPLOY_REFS = ("refs/heads/master", "refs/heads/main")
-LOCK_HELD_ENV = "APP_LAYER_PUSH_LOCK_HELD"
+LOCK_HELD_ENV = "APP_LAYER_PUSH_LOCK_HELD"  # set: the lock is held already (git-shell took it)
+LOCK_FD_ENV = "APP_LAYER_PUSH_LOCK_FD"  # set: lock this inherited descriptor (git over HTTP)
 
 
 def repo_path(repos: str | Path, app_id: str) -> Path:
@@ -47,18 +48,33 @@ def ensure_repo(repos: str | Path, app_id: str, python: str = sys.executable) ->
     return path
 
 
+def open_lock(locks: str | Path, app_id: str) -> int:
+    """A descriptor of the app's push lock file (not locked yet)."""
+    repo_path(locks, app_id)  # refuses anything but an app id
+    Path(locks).mkdir(parents=True, exist_ok=True)
+    return os.open(Path(locks) / f"{app_id}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+
+
+def acquire(fd: int, waiting: Callable[[], None]) -> None:
+    """Lock ``fd``; ``waiting()`` is called once if another push holds the lock.
+
+    The lock belongs to the open file, not to this process: every process that inherited the
+    descriptor keeps it locked until the last of them has exited.
+    """
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        waiting()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+
 @contextmanager
 def push_lock(locks: str | Path, app_id: str, waiting: Callable[[], None],
               inheritable: bool = False) -> Iterator[int]:
-    """Hold the app's push lock; ``waiting()`` is called once if another push holds it."""
-    Path(locks).mkdir(parents=True, exist_ok=True)
-    fd = os.open(Path(locks) / f"{app_id}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    """Hold the app's push lock for the block (and in children exec'd with the descriptor)."""
+    fd = open_lock(locks, app_id)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            waiting()
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        acquire(fd, waiting)
         if inheritable:
             os.set_inheritable(fd, True)
         yield fd

@@ -14,6 +14,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,8 @@ import docker
 import pytest
 import requests
 
+from app_layer.builds import repos
+from app_layer.builds.config import BuilderConfig
 from app_layer.settings import Settings
 from tests.conftest import unique
 from tests.fixtures.registry import free_port
@@ -210,6 +213,13 @@ def other_dev(builder: Controller) -> Iterator[Dev]:
     person = make_dev(builder)
     yield person
     shutil.rmtree(person.home, ignore_errors=True)
+
+
+@contextmanager
+def holding_push_lock(controller: Controller, app: str) -> Iterator[None]:
+    """Hold the app's push lock, as a push in progress does."""
+    with repos.push_lock(BuilderConfig.from_settings(controller.settings).locks, app, lambda: None):
+        yield
 
 
 class StreamedPush:

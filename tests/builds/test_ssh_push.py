@@ -6,7 +6,7 @@ from pathlib import Path
 
 import requests
 
-from tests.builds.conftest import Controller, Dev, StreamedPush, make_dev
+from tests.builds.conftest import Controller, Dev, StreamedPush, holding_push_lock, make_dev
 
 
 def releases(dev: Dev, app: str) -> list[dict]:
@@ -162,17 +162,20 @@ def test_other_branches_are_stored_but_not_built(builder: Controller, dev: Dev, 
 
 
 def test_concurrent_pushes_to_one_app_are_serialized(builder: Controller, dev: Dev, docker_images):
+    """While a push holds the app's lock (here: the test, standing in for a slow build), two more pushes
+    wait, saying so; then each gets the refs as the other left them, builds and deploys, one after the other."""
     app = dev.create_app()
-    slow = dev.source(app, docker_images.web, "slow",
-                      dockerfile=f"FROM {docker_images.web}\nRUN sleep 4\nCOPY index.html /www/index.html\n")
-    fast = dev.source(app, docker_images.web, "fast")
-    first = StreamedPush(dev, slow, "--force", dev.ssh_remote(app), "master")
-    first.wait_for("-----> Building")
-    second = StreamedPush(dev, fast, "--force", dev.ssh_remote(app), "master")
-    second.wait_for(f"Another push to {app} is in progress; waiting for it to finish")
+    one = dev.source(app, docker_images.web, "one")
+    two = dev.source(app, docker_images.web, "two")
+    with holding_push_lock(builder, app):
+        first = StreamedPush(dev, one, "--force", dev.ssh_remote(app), "master")
+        first.wait_for(f"Another push to {app} is in progress; waiting for it to finish")
+        second = StreamedPush(dev, two, "--force", dev.ssh_remote(app), "master")
+        second.wait_for(f"Another push to {app} is in progress; waiting for it to finish")
+        assert "-----> Building" not in first.output + second.output
     assert first.finish() == 0, first.output
     assert second.finish() == 0, second.output
-    first_done = first.wait_for("deployed")
-    assert second.wait_for("-----> Building") > first_done
+    earlier, later = sorted((first, second), key=lambda push: push.wait_for("deployed"))
+    assert later.wait_for("-----> Building") > earlier.wait_for("deployed")
     assert [r["version"] for r in releases(dev, app)][:2] == [3, 2]
     assert len(builds(dev, app)) == 2
