@@ -211,6 +211,8 @@ class DockerBackend(Backend):
             error = errors[0]
             if isinstance(error, APIError) and (error.status_code or 0) < 500:
                 raise RolloutFailed(f"v{release.version} of {release.app} could not start: {error.explanation}")
+            if isinstance(error, DockerException) and not isinstance(error, APIError):  # e.g. a bad limit
+                raise RolloutFailed(f"v{release.version} of {release.app} could not start: {error}")
             raise error
         return ids
 

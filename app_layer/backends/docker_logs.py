@@ -7,6 +7,7 @@ Before the Docker backend removes a container it appends the container's output 
 from __future__ import annotations
 
 import calendar
+import fcntl
 import os
 import threading
 import time
@@ -58,9 +59,11 @@ class LogArchive:
             self.root.mkdir(parents=True, exist_ok=True)
             path = self.path(app)
             with open(path, "a", encoding="utf-8") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)  # controller workers and the reconciler share the file
                 fh.write(text)
-            if path.stat().st_size > MAX_BYTES:
-                _keep_tail(path, MAX_BYTES // 2)
+                fh.flush()
+                if fh.tell() > MAX_BYTES:
+                    _keep_tail(path, MAX_BYTES // 2)
 
     def tail(self, app: str, count: int) -> list[LogLine]:
         """The last ``count`` archived lines of ``app``, oldest first."""
