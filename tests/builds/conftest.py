@@ -106,6 +106,7 @@ def docker_controller(docker_registry: str, docker_images) -> Iterator[Controlle
         yield controller
     finally:
         _stop(proc)
+        _remove_images(docker_registry)
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -1,6 +1,7 @@
 """The builder's pure parts: which SSH commands pass, the authorized_keys line, the configs written."""
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
@@ -100,3 +101,18 @@ def test_hook_reads_its_updates_and_is_installed_quoted(tmp_path: Path):
     assert (path / "hooks" / "pre-receive").stat().st_mode & 0o111
     with pytest.raises(ValueError):
         repos.repo_path(tmp_path, "../etc")
+
+
+def test_up_runs_the_registry_and_the_sshd(tmp_path: Path):
+    from app_layer.builds.parts import builder_parts
+    from app_layer.settings import Settings
+    from app_layer.supervisor import Part
+
+    settings = Settings.from_env({"APP_LAYER_DATA_DIR": str(tmp_path), "APP_LAYER_SSH_PORT": "2299",
+                                  "APP_LAYER_REGISTRY": "127.0.0.1:5099"})
+    parts = {part.name: part for part in builder_parts(settings, "127.0.0.1", Part)}
+    assert parts["registry"].argv[-1] == "registry" and parts["registry"].url == "http://127.0.0.1:5099/v2/"
+    if os.geteuid() == 0:  # not as root, up runs no sshd (it says so) and git goes over HTTP
+        assert parts["sshd"].url == "ssh://git@127.0.0.1:2299/<app>.git"
+    remote = Settings.from_env({"APP_LAYER_DATA_DIR": str(tmp_path), "APP_LAYER_REGISTRY": "registry.example:5000"})
+    assert "registry" not in {part.name for part in builder_parts(remote, "127.0.0.1", Part)}
