@@ -22,11 +22,13 @@ Networking: ``PORT`` (the release's, else 5000: fleet cannot inspect the image) 
 ephemeral host port, bound to ``publish_ip`` (``127.0.0.1`` when every machine is this host, all
 interfaces on a real cluster, so the router reaches ``<machine primaryIP>:<host port>``).
 
-Spreading: with ``spread`` the unit gets ``[X-Fleet] Conflicts=<app>_v<N>.<type>.*.service``, so
-no two processes of one type of one release share a machine (fleet checks the rule from both
-sides). Only processes of the *same* release conflict, so a rolling deploy can start v2's web.1
-where v1's web.1 still runs. The backend turns spreading off when a type has more processes than
-the cluster has machines (they would never all be scheduled).
+Spreading: processes of one type of one release are numbered 1..n and cut into groups of as many
+as the cluster has machines (``machines``); each unit lists the other members of its group in
+``[X-Fleet] Conflicts=`` (one line each, exact names; fleet enforces a conflict from either side),
+so a group never shares a machine, and more processes than machines still all find a place (two
+per machine, then three ...). A unit's group depends only on its number and the machine count, so
+scaling adds units without changing (and so restarting) the ones that run, and only processes of
+the *same* release conflict: a rolling deploy can start v2's web.1 where v1's web.1 still runs.
 """
 from __future__ import annotations
 
@@ -139,7 +141,15 @@ def docker_run(release: ReleaseSpec, ptype: str, num: int, publish_ip: str = "")
     return argv
 
 
-def unit_options(release: ReleaseSpec, ptype: str, num: int, *, publish_ip: str = "", spread: bool = True,
+def spread_group(num: int, machines: int) -> list[int]:
+    """The other process numbers that ``num`` must not share a machine with (``machines`` < 2: none)."""
+    if machines < 2:
+        return []
+    first = (num - 1) // machines * machines + 1
+    return [n for n in range(first, first + machines) if n != num]
+
+
+def unit_options(release: ReleaseSpec, ptype: str, num: int, *, publish_ip: str = "", machines: int = 0,
                  stop_grace: float = 10.0, metadata: dict[str, str] | None = None) -> list[dict[str, str]]:
     """The whole unit of process ``ptype``.``num`` of ``release`` as fleet API options.
 
@@ -164,8 +174,8 @@ def unit_options(release: ReleaseSpec, ptype: str, num: int, *, publish_ip: str 
         opt("Service", "ExecStart", command_line(docker_run(release, ptype, num, publish_ip))),
         opt("Service", "ExecStop", command_line([DOCKER, "stop", "-t", str(grace), name])),
     ]
-    if spread:
-        options.append(opt("X-Fleet", "Conflicts", f"{release.app}_v{release.version}.{ptype}.*{SUFFIX}"))
+    for other in spread_group(num, machines):
+        options.append(opt("X-Fleet", "Conflicts", unit_name(release, ptype, other)))
     if metadata:
         pairs = " ".join(systemd_quote(f"{key}={value}") for key, value in sorted(metadata.items()))
         options.append(opt("X-Fleet", "MachineMetadata", pairs))

@@ -258,6 +258,17 @@ class _FakeHandle(Handle):
         self.stopped = True
 
 
+class _Exited(Handle):
+    def __init__(self, code: int):
+        self.code = code
+
+    def status(self) -> tuple[str, int | None]:
+        return "exited", self.code
+
+    def stop(self) -> None:
+        pass
+
+
 class FakeRunner(Runner):
     """Units run without running anything: they start after ``start_delay`` seconds, except those whose
     name matches a glob in ``hang`` (stuck in ExecStartPre for ever) or ``fail`` (exit with status 1)."""
@@ -381,6 +392,7 @@ class FleetEmulator:
         self.states: dict[tuple[str, str], UnitState] = {}
         self.heartbeats: dict[str, str] = {}
         self.requests: list[tuple[str, str, bytes]] = []   # (method, path and query, body) of every request
+        self.answers: list[tuple[str, str, int]] = []      # (method, path and query, status) of every answer
         self.lock = threading.RLock()
         self._slots: dict[tuple[str, str], _Slot] = {}
         self._unloading: dict[tuple[str, str], float] = {}
@@ -413,6 +425,15 @@ class FleetEmulator:
     def heartbeat(self, unit: str, machine_id: str) -> None:
         with self.lock:
             self.heartbeats[unit] = machine_id
+
+    def crash(self, unit: str) -> None:
+        """Fault injection: the unit's process dies with status 1 (systemd restarts it after
+        ``restart_delay`` when the unit says ``Restart=on-failure``)."""
+        with self.lock:
+            for key, slot in self._slots.items():
+                if key[0] == unit:
+                    threading.Thread(target=slot.handle.stop, daemon=True).start()
+                    slot.handle = _Exited(1)
 
     def drop_state(self, unit: str, machine_id: str) -> None:
         with self.lock:
@@ -458,13 +479,15 @@ class FleetEmulator:
         """One request -> one response, as fleetd's mux answers it."""
         with self.lock:
             self.requests.append((method, target, body))
-        if not self.available:
-            return Response(503, {"Content-Type": "application/json"}, go_json(_error(503, UNAVAILABLE)))
-        try:
-            with self.lock:
-                return self._route(method, target, headers, body)
-        except HTTPError as exc:
-            return self._json(exc.code, _error(exc.code, exc.message))
+            if not self.available:
+                response = Response(503, {"Content-Type": "application/json"}, go_json(_error(503, UNAVAILABLE)))
+            else:
+                try:
+                    response = self._route(method, target, headers, body)
+                except HTTPError as exc:
+                    response = self._json(exc.code, _error(exc.code, exc.message))
+            self.answers.append((method, target, response.status))
+            return response
 
     def _json(self, status: int, value: Any) -> Response:
         return Response(status, {"Content-Type": "application/json", "Server": self.server}, go_json(value))
