@@ -47,3 +47,20 @@ def test_push_then_curl_the_running_container(docker_controller: Controller, e2e
     assert done.returncode == 0, done.stderr
     assert f"done, {app}:v3 deployed" in done.stderr
     assert serving(app, 3) == "hello from the second push\n"
+
+
+def test_a_release_that_crashes_rejects_the_push_and_the_old_one_keeps_serving(docker_controller: Controller,
+                                                                               e2e_dev, docker_images):
+    app = e2e_dev.create_app(prefix=docker_images.prefix)
+    work = e2e_dev.source(app, docker_images.web, "still here")
+    assert e2e_dev.git("push", e2e_dev.http_remote(app), "master", cwd=work).returncode == 0
+
+    (work / "Dockerfile").write_text(f"FROM {docker_images.crashing}\n")
+    e2e_dev.commit(work, "crashes on start")
+    done = e2e_dev.git("push", e2e_dev.http_remote(app), "master", cwd=work)
+
+    assert done.returncode != 0
+    assert "Push rejected" in done.stderr and "crash" in done.stderr.lower(), done.stderr
+    assert serving(app, 2) == "still here\n"
+    history = e2e_dev.api("GET", f"/v1/apps/{app}/releases/").json()["results"]
+    assert [(r["version"], r["state"]) for r in history][:2] == [(3, "failed"), (2, "deployed")]
