@@ -24,6 +24,7 @@ setup(
         "apispec>=6.3",
         "kazoo>=2.9",
         "etcd3gw>=2.4",
+        "marathon==0.13.0",  # last release; its faults are worked around in backends/marathon_api.py
     ],
     extras_require={
         "postgres": ["psycopg[binary]>=3.1"],
@@ -35,6 +36,7 @@ setup(
             "openapi-spec-validator>=0.7",
             "schemathesis>=4",
             "websockets>=12",
+            "jsonschema>=4.18",
             "playwright>=1.40",
         ],
     },

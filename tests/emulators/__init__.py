@@ -1,0 +1,1 @@
+"""Emulators of the schedulers that cannot run on this machine (Marathon, fleet), faithful to their APIs."""

@@ -1,0 +1,27 @@
+"""Helpers of the Marathon tests: releases of a small app, and reading the emulator's state."""
+from __future__ import annotations
+
+from app_layer.backends.base import HealthCheck, Process, ReleaseSpec, State
+from app_layer.backends.marathon import MarathonBackend
+from tests.emulators.marathon import Emulator
+
+GOOD, BAD = "registry.test/shop:good", "registry.test/shop:bad"
+
+
+def spec(version: int, image: str = GOOD, app: str = "shop", **env: str) -> ReleaseSpec:
+    return ReleaseSpec(app, version, image, {"worker": "celery worker"},
+                       {"APP_LAYER_APP": app, "APP_LAYER_RELEASE": f"v{version}", **env}, dockerfile=True,
+                       healthcheck=HealthCheck(url="/health"))
+
+
+def up(backend: MarathonBackend, app: str = "shop") -> dict[tuple[str, int], Process]:
+    return {(p.type, p.num): p for p in backend.processes(app) if p.state is State.UP}
+
+
+def task_ids(emulator: Emulator, app_id: str) -> set[str]:
+    with emulator.cluster._lock:
+        return {t.id for t in emulator.cluster.tasks.values() if t.app_id == app_id and t.active}
+
+
+def puts(emulator: Emulator, app_id: str) -> list:  # type: ignore[type-arg]
+    return [r for r in emulator.cluster.requests if r.method == "PUT" and r.path == f"/v2/apps{app_id}"]
