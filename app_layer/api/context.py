@@ -9,14 +9,13 @@ from urllib.parse import urlencode
 
 import marshmallow
 from flask import current_app, request
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy.orm import Session, make_transient_to_detached
 
-from app_layer import users
 from app_layer.errors import BadRequest, NotAuthenticated, PermissionDenied, ValidationError
-from app_layer.models import User
+from app_layer.models import Token, User
 from app_layer.platform import Platform
-from app_layer.security import same_secret
+from app_layer.security import same_secret, token_digest
 
 PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -37,11 +36,26 @@ def token_from_request() -> str | None:
     return None
 
 
+_USER_BY_TOKEN = (select(User.__table__).join(Token.__table__, Token.user_id == User.id)
+                  .where(Token.digest == bindparam("digest")))
+
+
 def authenticate(session: Session) -> User:
+    """The caller, from one Core query (no ORM row loading: this runs on every request).
+
+    The row becomes a persistent ``User`` of ``session`` without a second query, so the views and
+    the domain functions get an ordinary ORM object.
+    """
     token = token_from_request()
     if token is None:
         raise NotAuthenticated("Authentication credentials were not provided.")
-    return users.user_for_token(session, token)
+    row = session.execute(_USER_BY_TOKEN, {"digest": token_digest(token)}).mappings().first()
+    if row is None or not row["is_active"]:
+        raise NotAuthenticated("Invalid token.")
+    user = User(**row)
+    make_transient_to_detached(user)
+    session.add(user)
+    return user
 
 
 @contextmanager
