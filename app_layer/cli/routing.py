@@ -70,11 +70,14 @@ def router(host: str, controller: str | None) -> None:
 
     logging.basicConfig(level=logging.INFO, format="router: %(message)s")
     settings = _settings()
+    try:
+        cfg = config_from_settings(settings, host)
+    except OSError as exc:
+        raise click.UsageError(f"APP_LAYER_ROUTER_CERT, APP_LAYER_ROUTER_KEY: cannot read {exc.filename}") from None
     db = Database(settings.database_url)
     upgrade(db)
     registry = _registry(settings)
-    worker = Router(config_from_settings(settings, host), registry, db,
-                    controller or f"127.0.0.1:{settings.api_port}")
+    worker = Router(cfg, registry, db, controller or f"127.0.0.1:{settings.api_port}")
     done = threading.Event()
     _stop_on_sigterm(done.set)
     thread = threading.Thread(target=worker.run_forever, name="router", daemon=True)
