@@ -248,8 +248,7 @@ class FleetBackend(Backend):
                 for ptype, num in decision.start:
                     name = units.unit_name(release, ptype, num)
                     options = units.unit_options(release, ptype, num, publish_ip=self.publish_ip,
-                                                 machines=machines, stop_grace=self.stop_grace,
-                                                 metadata=release.tags)
+                                                 machines=machines, stop_grace=self.stop_grace)
                     started.append(name)
                     self.client.request("PUT", f"/units/{name}", {"desiredState": "launched", "options": options})
                 failure = self._await_running(started, deadline, timeout)
@@ -263,6 +262,9 @@ class FleetBackend(Backend):
                 raise RolloutFailed(f"v{release.version} of {release.app}: {failure}")
         for old in decision.retire:
             self._delete(old.id)
+        # fleet forgets a deleted unit at once, but its machine stops it (ExecStop) afterwards: wait for
+        # that, so that when deploy returns only the formation runs (bounded: a lost machine never reports)
+        self._await_gone([o.id for o in decision.retire], max(deadline, time.monotonic() + self.destroy_wait))
         self._forget([o.id for o in decision.retire + decision.clear])
 
     def _await_running(self, names: list[str], deadline: float, timeout: float) -> str:

@@ -150,10 +150,10 @@ def spread_group(num: int, machines: int) -> list[int]:
 
 
 def unit_options(release: ReleaseSpec, ptype: str, num: int, *, publish_ip: str = "", machines: int = 0,
-                 stop_grace: float = 10.0, metadata: dict[str, str] | None = None) -> list[dict[str, str]]:
+                 stop_grace: float = 10.0) -> list[dict[str, str]]:
     """The whole unit of process ``ptype``.``num`` of ``release`` as fleet API options.
 
-    ``metadata`` (e.g. the release's tags) becomes ``MachineMetadata``: every pair must match.
+    The release's tags (``deis tags:set``) become ``MachineMetadata``: every pair must match, as in Deis.
     """
     name = release.name(ptype, num)
     grace = max(int(stop_grace), 1)
@@ -176,7 +176,7 @@ def unit_options(release: ReleaseSpec, ptype: str, num: int, *, publish_ip: str 
     ]
     for other in spread_group(num, machines):
         options.append(opt("X-Fleet", "Conflicts", unit_name(release, ptype, other)))
-    if metadata:
-        pairs = " ".join(systemd_quote(f"{key}={value}") for key, value in sorted(metadata.items()))
+    if release.tags:
+        pairs = " ".join(systemd_quote(f"{key}={value}") for key, value in sorted(release.tags.items()))
         options.append(opt("X-Fleet", "MachineMetadata", pairs))
     return options

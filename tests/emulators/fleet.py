@@ -396,6 +396,7 @@ class FleetEmulator:
         self.lock = threading.RLock()
         self._slots: dict[tuple[str, str], _Slot] = {}
         self._unloading: dict[tuple[str, str], float] = {}
+        self._stopping: set[tuple[str, str]] = set()   # ExecStop still running
         self._unit_validator = schema_validator("Unit")
         self._discovery = discovery_bytes()
         self._servers: list[socketserver.BaseServer] = []
@@ -755,23 +756,38 @@ class FleetEmulator:
             if unit is None or unit.desired != "launched" or unit.hash != slot.hash:
                 del self._slots[key]
                 self._lose_heartbeat(key)
-                work.append(slot.handle.stop)
-                if unit is not None:
-                    self.states[key] = UnitState("loaded", "inactive", "dead", unit.hash)
+                self._stopping.add(key)
+                work.append(lambda key=key, handle=slot.handle: self._stop_slot(key, handle))
+                state = self.states.get(key)
+                if state is not None:
+                    self.states[key] = UnitState("loaded", "deactivating", "stop-sigterm", state.hash)
         for key, unit in wanted.items():
             self._unloading.pop(key, None)
+            if key in self._stopping:
+                continue
             if unit.desired == "loaded":
                 self.states[key] = UnitState("loaded", "inactive", "dead", unit.hash)
             else:
                 self._launch(key, unit, now)
         for key in list(self.states):
-            if key in wanted:
+            if key in wanted or key in self._stopping:
                 continue
             due = self._unloading.setdefault(key, now + self.unload_delay)
             if now >= due:   # the agent has unloaded the unit: its state goes away
                 del self.states[key]
                 del self._unloading[key]
         return work
+
+    def _stop_slot(self, key: tuple[str, str], handle: Handle) -> None:
+        """systemd runs ExecStop; only then does the agent report the unit dead (or unload it)."""
+        try:
+            handle.stop()
+        finally:
+            with self.lock:
+                self._stopping.discard(key)
+                state = self.states.get(key)
+                if state is not None:
+                    self.states[key] = UnitState("loaded", "inactive", "dead", state.hash)
 
     def _lose_heartbeat(self, key: tuple[str, str]) -> None:
         if self.heartbeats.get(key[0]) == key[1]:
