@@ -110,8 +110,8 @@ def operator_snippet(python: str, builder_config: Path, keys_user: str) -> str:
     """What an operator adds to a system sshd_config to serve git push for ``git``."""
     head = [
         "# app-layer: git push over SSH. Add to /etc/ssh/sshd_config and reload sshd.",
-        f"# The {GIT_USER} account must exist, be able to run {python},",
-        "# use the Docker Engine and write the platform's data dir.",
+        f"# The {GIT_USER} account must exist, be able to run {python}, read {builder_config}",
+        "# (written just now, mode 0600), use the Docker Engine and write the platform's data dir.",
         f"Match User {GIT_USER}",
     ]
     return "\n".join(head + [f"    {line}" for line in auth_options(python, builder_config, keys_user)]) + "\n"

@@ -83,6 +83,11 @@ def test_sshd_config_verb_prints_the_snippet_for_a_system_sshd(tmp_path: Path):
     assert f"authorized-keys --config {tmp_path / 'sshd' / 'builder.json'} %f" in done.stdout
     assert "    PasswordAuthentication no" in done.stdout
     assert (tmp_path / "sshd" / "builder.json").stat().st_mode & 0o077 == 0  # it holds the builder key
+    # A system sshd accepts its config with the snippet appended (-t: test mode).
+    subprocess.run(["ssh-keygen", "-q", "-N", "", "-t", "ed25519", "-f", str(tmp_path / "host_key")], check=True)
+    (tmp_path / "sshd_config").write_text(f"HostKey {tmp_path / 'host_key'}\n" + done.stdout)
+    checked = subprocess.run([sshd.SSHD, "-t", "-f", str(tmp_path / "sshd_config")], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
 
 
 def test_registry_config(tmp_path: Path):
