@@ -191,9 +191,13 @@ def main() -> int:
         except Exception:  # noqa: BLE001 - already gone with the app
             pass
         platform.close()
-        shutil.rmtree(tmp, ignore_errors=True)
 
-    return report(results, args.json)
+    status = report(results, args.json)
+    if status == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        print(f"publisher and router logs kept in {tmp}")
+    return status
 
 
 def overhead(owner, backend, app: str, image: str, router_url: str, args) -> dict:  # type: ignore[no-untyped-def]

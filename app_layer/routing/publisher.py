@@ -7,7 +7,9 @@ Docker engine's events when the backend is ``docker``.
 Which processes are routed: the routable (``web``/``cmd``, up, healthy) processes of each app's
 newest release that is at least the current deployed one. During a rollout the new release's
 processes take over as soon as they are healthy, so the old ones are deregistered *before* the
-backend stops them; a process that turns unhealthy or stops is deregistered on the next pass.
+backend stops them; a process that stops, drains or disappears is deregistered on the next pass,
+and one that fails its health check ``unhealthy_threshold`` passes in a row (one slow probe
+under load is not a dead process).
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from app_layer.backends.base import Backend, Capability, Process
+from app_layer.backends.base import ROUTABLE_TYPES, Backend, Capability, Process, State
 from app_layer.db import Database
 from app_layer.errors import Unavailable
 from app_layer.models import App, Release
@@ -38,15 +40,21 @@ class Plan:
         return not self.add and not self.remove
 
 
-def desired_routes(processes: Iterable[Process], current: dict[str, int], require_health: bool) -> list[Route]:
-    """The routes that should exist: see the module docstring."""
+def desired_routes(processes: Iterable[Process], current: dict[str, int], require_health: bool,
+                   tolerated: frozenset[tuple[str, str, int, int]] = frozenset()) -> list[Route]:
+    """The routes that should exist: see the module docstring.
+
+    ``tolerated`` names running processes, routed already, whose health check failed fewer times
+    in a row than the publisher's threshold: one slow probe under load must not empty an app.
+    """
     candidates: dict[str, list[Process]] = {}
     for proc in processes:
         if proc.app not in current or proc.version < current[proc.app]:
             continue
-        if not proc.routable or not proc.host or not proc.port:
+        if proc.type not in ROUTABLE_TYPES or proc.state is not State.UP or not proc.host or not proc.port:
             continue
-        if require_health and proc.healthy is not True:
+        healthy = proc.healthy is True or (proc.healthy is None and not require_health)
+        if not healthy and _identity(proc) not in tolerated:
             continue
         candidates.setdefault(proc.app, []).append(proc)
     routes = []
@@ -55,6 +63,10 @@ def desired_routes(processes: Iterable[Process], current: dict[str, int], requir
         routes += [Route(app=app, type=p.type, num=p.num, host=p.host, port=p.port or 0, release=p.version)
                    for p in procs if p.version == newest]
     return sorted(routes)
+
+
+def _identity(proc: Process) -> tuple[str, str, int, int]:
+    return (proc.app, proc.type, proc.num, proc.version)
 
 
 def plan(desired: Iterable[Route], registered: Iterable[Route]) -> Plan:
@@ -77,11 +89,14 @@ def current_releases(db: Database) -> dict[str, int]:
 class Publisher:
     """Keeps the registry in step with the backend: one ``run_once`` per pass or engine event."""
 
-    def __init__(self, db: Database, backend: Backend, registry: RouteRegistry, interval: float = 0.5):
+    def __init__(self, db: Database, backend: Backend, registry: RouteRegistry, interval: float = 0.5,
+                 unhealthy_threshold: int = 3):
         self.db = db
         self.backend = backend
         self.registry = registry
         self.interval = interval
+        self.unhealthy_threshold = unhealthy_threshold
+        self._failures: dict[tuple[str, str, int, int], int] = {}  # failed checks in a row, routed processes
         self.wake = threading.Event()
         self.stopped = threading.Event()
 
@@ -89,7 +104,9 @@ class Publisher:
         processes = self.backend.processes()
         current = current_releases(self.db)
         require_health = Capability.HEALTH_CHECKS in self.backend.capabilities
-        todo = plan(desired_routes(processes, current, require_health), self.registry.list())
+        registered = self.registry.list()
+        todo = plan(desired_routes(processes, current, require_health, self._tolerate(processes, registered)),
+                    registered)
         for app, process in todo.remove:  # removals first: no request to a process going away
             self.registry.deregister(app, process)
             log.info("route removed: %s %s", app, process)
@@ -98,6 +115,20 @@ class Publisher:
             log.info("route added: %s %s -> %s:%s (v%s)", route.app, route.process, route.host, route.port,
                      route.release)
         return todo
+
+    def _tolerate(self, processes: list[Process], registered: list[Route]) -> frozenset[tuple[str, str, int, int]]:
+        """Routed, running processes whose check failed, fewer than ``unhealthy_threshold`` times in a row.
+
+        Only a failed check is tolerated: a process that is stopping, draining, gone, or of an
+        older release is removed at once."""
+        routed = {(r.app, r.type, r.num, r.release) for r in registered}
+        failures = {}
+        for proc in processes:
+            key = _identity(proc)
+            if proc.healthy is False and proc.state is State.UP and proc.type in ROUTABLE_TYPES and key in routed:
+                failures[key] = self._failures.get(key, 0) + 1
+        self._failures = failures
+        return frozenset(k for k, n in failures.items() if n < self.unhealthy_threshold)
 
     def run_forever(self) -> None:
         if self.backend.name in ("docker", "swarm"):

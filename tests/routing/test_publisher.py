@@ -39,3 +39,26 @@ def test_plan_adds_changes_and_removes() -> None:
     assert todo.add == [new, Route("shop", "web", 2, "127.0.0.1", 5102, 4)]
     assert todo.remove == [("shop", "web.3")]
     assert plan([keep], [keep]).empty
+
+
+def test_a_routed_process_survives_a_failed_check_or_two_but_not_a_third() -> None:
+    from app_layer.backends.memory import MemoryBackend
+    from app_layer.routing.publisher import Publisher
+
+    class Registry:
+        routes: list[Route] = []
+
+        def list(self, app=None):  # type: ignore[no-untyped-def]
+            return list(self.routes)
+
+    publisher = Publisher(None, MemoryBackend(), Registry(), unhealthy_threshold=3)  # type: ignore[arg-type]
+    Registry.routes = [Route("shop", "web", 1, "127.0.0.1", 5031, 3)]
+    failing = [proc(3, 1, healthy=False)]
+    for _ in range(2):
+        assert desired_routes(failing, {"shop": 3}, True, publisher._tolerate(failing, Registry.routes))
+    assert desired_routes(failing, {"shop": 3}, True, publisher._tolerate(failing, Registry.routes)) == []
+    # stopping (draining) is never tolerated, nor is a process that was not routed
+    draining = [proc(3, 1, healthy=False, state=State.DOWN)]
+    assert desired_routes(draining, {"shop": 3}, True, publisher._tolerate(draining, Registry.routes)) == []
+    Registry.routes = []
+    assert desired_routes(failing, {"shop": 3}, True, publisher._tolerate(failing, [])) == []
