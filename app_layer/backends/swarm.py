@@ -220,10 +220,12 @@ class SwarmBackend(Backend):
             return
         if step.kind == "update" and status.get("State") == "updating":
             return
+        ready = {n["ID"] for n in api.nodes() if (n.get("Status") or {}).get("State") == "ready"}
+        tasks = [t for t in tasks if t.get("NodeID") in ready or not t.get("NodeID")]  # a lost node reports nothing
         mine = [t for t in tasks if _version(t) == release.version and t.get("DesiredState") == "running"]
         running = [t for t in mine if t["Status"]["State"] == "running"]
         others = [t for t in tasks if t["Status"]["State"] == "running" and t not in running]
-        if len(running) >= step.replicas and not others:
+        if len(running) == step.replicas and not others:  # == : a scale down is done when the extras are gone
             step.done = True
             return
         crashed = [t for t in tasks if _version(t) == release.version and t["Status"]["State"] in FAILED_TASK_STATES]
