@@ -88,8 +88,17 @@ class BuildCreate(Base):
     dockerfile = fields.String(load_default="", validate=validate.Length(max=64 * 1024))
 
 
+class WholeNumber(fields.Integer):
+    """An integer, or a string of one (form bodies); ``1.5`` is refused rather than truncated."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValidationError("Not a valid integer.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class Rollback(Base):
-    version = fields.Integer(load_default=None, strict=False, allow_none=True)
+    version = WholeNumber(load_default=None, strict=False, allow_none=True)
 
 
 class Run(Base):
