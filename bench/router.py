@@ -1,13 +1,14 @@
 """Router overhead, time to routable, and a rollout under load, on the real Docker Engine.
 
-    .venv/bin/python bench/router.py [--duration 10] [--connections 64] [--json results.json]
+    .venv/bin/python bench/router.py [--duration 10] [--rounds 3] [--connections 64] [--json results.json]
 
 Runs what ``app-layer up`` runs for routing: ``app-layer publisher`` and ``app-layer router``
 as separate processes on the embedded registry (SQLite in a temporary folder), the docker
 backend, and a busybox ``httpd`` image imported locally. Then, with wrk:
 
 1. throughput and latency straight to the app's container (its published port) and through the
-   router (``Host: <app>.bench.test``), same wrk settings, one process;
+   router (``Host: <app>.bench.test``), same wrk settings, one process; the two alternate for
+   ``--rounds`` rounds of ``duration / rounds`` seconds and the medians are compared;
 2. time from healthy to routable: a new app is deployed while one loop probes its container's
    health check and another asks the router; the difference of the first successes;
 3. a rollout of a 3-process web app (a config change: new release, new containers, drain, stop
@@ -139,6 +140,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating direct/router rounds (medians)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
@@ -209,14 +211,33 @@ def overhead(owner, backend, app: str, image: str, router_url: str, args) -> dic
     direct_url = f"http://127.0.0.1:{proc.port}/"
     wrk(direct_url, 2, args.connections)  # warm up both paths
     wrk(f"{router_url}/", 2, args.connections, host)
-    direct = wrk(direct_url, args.duration, args.connections)
-    routed = wrk(f"{router_url}/", args.duration, args.connections, host)
-    direct_light = wrk(direct_url, args.duration, 4)
-    routed_light = wrk(f"{router_url}/", args.duration, 4, host)
+    # alternate the two paths, several rounds, and keep the median: other load on the machine
+    # then weighs on both alike
+    rounds = args.rounds
+    slice_ = max(2.0, args.duration / rounds)
+    runs = [(wrk(direct_url, slice_, args.connections), wrk(f"{router_url}/", slice_, args.connections, host))
+            for _ in range(rounds)]
+    direct = _median([d for d, _ in runs])
+    routed = _median([r for _, r in runs])
+    light = [(wrk(direct_url, slice_, 4), wrk(f"{router_url}/", slice_, 4, host)) for _ in range(rounds)]
+    direct_light = _median([d for d, _ in light])
+    routed_light = _median([r for _, r in light])
     return {"direct": direct, "router": routed, "direct_c4": direct_light, "router_c4": routed_light,
             "throughput_ratio": routed["rps"] / direct["rps"],
             "added_p99_ms": routed_light["p99_ms"] - direct_light["p99_ms"],
             "added_p99_ms_saturated": routed["p99_ms"] - direct["p99_ms"]}
+
+
+def _median(runs: list[dict]) -> dict:
+    """Per figure, the median over ``runs`` (error counts are summed)."""
+    out: dict = {}
+    for key in ("rps", "p50_ms", "p99_ms", "max_ms"):
+        values = sorted(r[key] for r in runs)
+        out[key] = values[len(values) // 2]
+    out["requests"] = sum(r["requests"] for r in runs)
+    out["failed"] = sum(r["failed"] for r in runs)
+    out["runs"] = len(runs)
+    return out
 
 
 def healthy_to_routable(owner, backend, app: str, image: str, router_url: str) -> float:  # type: ignore[no-untyped-def]

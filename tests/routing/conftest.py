@@ -132,11 +132,11 @@ def make_router(routed, tmp_path, nginx_binary) -> Iterator[Callable[..., Harnes
     started: list[tuple[Router, Publisher, EmbeddedRegistry]] = []
 
     def make(controller: str | None = None, publish: bool = True, platform: Platform | None = None,
-             **overrides: object) -> Harness:
+             registry: RouteRegistry | None = None, **overrides: object) -> Harness:
         plat = platform or routed
         cfg = RouterConfig(prefix=tmp_path / "router", domain=DOMAIN, http_port=free_port(),
                            tls_port=free_port(), workers="1", **overrides)  # type: ignore[arg-type]
-        registry = EmbeddedRegistry(plat.settings.database_url, poll_interval=0.05)
+        registry = registry or EmbeddedRegistry(plat.settings.database_url, poll_interval=0.05)
         router = Router(cfg, registry, plat.db, controller, interval=0.2)
         threading.Thread(target=router.run_forever, daemon=True).start()
         publisher = Publisher(plat.db, plat.backend, registry, interval=0.1)

@@ -184,3 +184,17 @@ def test_custom_domain_with_tls_and_a_broken_certificate_refused(owner, backend,
     assert router.get(f"{app}.{DOMAIN}").json()["name"] == "store"
     assert os.stat(router.cfg.prefix / "certs").st_mode & 0o077 == 0  # keys are not readable by others
     assert json.loads(json.dumps(router.router.last_error))
+
+
+def test_router_follows_every_registry_driver(registry_factory, upstream, make_router) -> None:
+    """The same router on the embedded table, ZooKeeper and etcd: a registration is served, a
+    deregistration stops being served, without a reload."""
+    writer = registry_factory()
+    router = make_router(publish=False, registry=registry_factory())
+    workers = router.workers()
+    server = upstream("anywhere")
+    writer.register(Route("roaming", "web", 1, "127.0.0.1", server.port, 1))
+    wait_until(lambda: router.get(f"roaming.{DOMAIN}").status_code == 200, what="the route to be served")
+    writer.deregister("roaming", "web.1")
+    wait_until(lambda: router.get(f"roaming.{DOMAIN}").status_code == 503, what="the route to be withdrawn")
+    assert router.workers() == workers
