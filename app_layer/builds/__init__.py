@@ -11,4 +11,6 @@ The flow, one module per step:
 - ``hook.py``: the pre-receive hook; builds the pushed sha and asks for a release.
 - ``dockerfile.py``: ``docker build`` and push, output streamed to the git client.
 - ``registry.py``: the Docker registry the platform runs.
+- ``config.py``: what the git side knows (controller URL, builder key, paths) and its client.
+- ``cli.py`` and ``parts.py``: the operator verbs, and the parts ``app-layer up`` starts.
 """

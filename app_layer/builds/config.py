@@ -27,13 +27,15 @@ class BuilderConfig:
     repos: str  # directory of the bare repositories
     locks: str  # directory of the per-app push locks
     registry: str  # host:port images are pushed to
+    docker_host: str = ""  # DOCKER_HOST of the engine that builds; "" = the local socket
 
     @classmethod
     def from_settings(cls, settings: Settings, controller: str | None = None) -> BuilderConfig:
         settings = settings.with_secrets()
         return cls(controller=controller or f"http://127.0.0.1:{settings.api_port}",
                    builder_key=settings.builder_key, repos=str(settings.data_dir / "repos"),
-                   locks=str(settings.data_dir / "builder" / "locks"), registry=settings.registry)
+                   locks=str(settings.data_dir / "builder" / "locks"), registry=settings.registry,
+                   docker_host=settings.docker_host)
 
     def write(self, path: Path) -> Path:
         """Write the config readable by its owner only (it holds the builder key)."""
@@ -56,10 +58,10 @@ class BuilderConfig:
     @classmethod
     def from_env(cls, env: dict[str, str] | os._Environ[str]) -> BuilderConfig:
         names = cls.__dataclass_fields__
-        missing = [n for n in names if _ENV_PREFIX + n.upper() not in env]
+        missing = [n for n in names if _ENV_PREFIX + n.upper() not in env and n != "docker_host"]
         if missing:
             raise KeyError(f"builder environment lacks {', '.join(_ENV_PREFIX + n.upper() for n in missing)}")
-        return cls(**{n: env[_ENV_PREFIX + n.upper()] for n in names})
+        return cls(**{n: env[_ENV_PREFIX + n.upper()] for n in names if _ENV_PREFIX + n.upper() in env})
 
 
 class Controller:

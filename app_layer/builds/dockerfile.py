@@ -11,6 +11,7 @@ from docker.errors import APIError, DockerException
 from app_layer.errors import AppLayerError
 
 BUILD_LABEL = "app-layer.app"
+LOCAL_ENGINE = "unix:///var/run/docker.sock"
 
 
 class BuildFailed(AppLayerError):
@@ -32,10 +33,14 @@ def _lines(chunks: Iterable[str]) -> Iterable[str]:
         yield pending
 
 
-def build(context: Path, ref: str, app_id: str, out: Callable[[str], None]) -> None:
+def _engine(docker_host: str) -> docker.APIClient:
+    return docker.APIClient(base_url=docker_host or LOCAL_ENGINE, version="auto", timeout=600)
+
+
+def build(context: Path, ref: str, app_id: str, out: Callable[[str], None], docker_host: str = "") -> None:
     """Build ``context`` (its Dockerfile) as ``ref``; raises ``BuildFailed`` with the engine's error."""
     try:
-        api = docker.APIClient(version="auto", timeout=600)
+        api = _engine(docker_host)
         events = api.build(path=str(context), tag=ref, rm=True, forcerm=True, pull=False, decode=True,
                            labels={BUILD_LABEL: app_id})
         error: list[str] = []
@@ -56,11 +61,11 @@ def build(context: Path, ref: str, app_id: str, out: Callable[[str], None]) -> N
         raise BuildFailed(f"docker build failed: {_short(exc)}") from None
 
 
-def push(ref: str, out: Callable[[str], None]) -> None:
+def push(ref: str, out: Callable[[str], None], docker_host: str = "") -> None:
     """Push ``ref`` to its registry; raises ``BuildFailed`` if the registry refuses."""
     repository, _, tag = ref.rpartition(":")
     try:
-        api = docker.APIClient(version="auto", timeout=600)
+        api = _engine(docker_host)
         for event in api.push(repository, tag=tag, stream=True, decode=True):
             if "error" in event:
                 raise BuildFailed(f"pushing {ref} failed: {event['error']}")

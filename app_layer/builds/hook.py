@@ -107,9 +107,9 @@ class Build:
             checkout(sha, tree)
             ref = dockerfile.image_ref(self.config.registry, self.app, sha)
             step(f"Building {self.app} {sha[:8]} from its Dockerfile")
-            dockerfile.build(tree, ref, self.app, info)
+            dockerfile.build(tree, ref, self.app, info, self.config.docker_host)
         step(f"Pushing image {ref}")
-        dockerfile.push(ref, info)
+        dockerfile.push(ref, info, self.config.docker_host)
         step("Launching...")
         answer = self.hook("/v1/hooks/build/", {
             "image": ref, "sha": sha, "procfile": procfile,
