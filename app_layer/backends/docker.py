@@ -309,9 +309,10 @@ class DockerBackend(Backend):
 
     def destroy(self, app: str) -> None:
         with self._engine() as api:
-            self._parallel(lambda s: _quietly(lambda: api.remove_container(s.id, force=True)), self._list(api, app))
+            raw = api.containers(all=True, filters={"label": f"{LABEL_APP}={app}"})
+            self._parallel(lambda c: _quietly(lambda: api.remove_container(c["Id"], force=True)), raw)
             path = self.state_dir / "images" / f"{app}.json"
-            for image in set(_read_json(path).values()):
+            for image in set(_read_json(path).values()) | {c.get("Image", "") for c in raw}:
                 if owned_by(image, app):
                     _quietly(lambda image=image: api.remove_image(image, force=True))
             path.unlink(missing_ok=True)
