@@ -19,35 +19,35 @@ reason, in ``tests/fleet/test_contract.py``): an invalid ``desiredState`` is a 4
 (fleet panicked and closed the connection); the ``Server`` header reads ``fleetd/v1.0.0`` (the
 recording's binary was built without release flags).
 
-The engine (placement: least loaded machine; ``MachineID``, ``MachineOf``, ``MachineMetadata``,
-``Conflicts``, ``Global``) and the agents (systemd states, heartbeats) run in a background thread
-when ``auto`` is on; with it off, a test moves the cluster by hand (``schedule``, ``report_state``,
-``heartbeat``), as the recording did. What a launched unit *does* is a ``Runner``'s business:
-``FakeRunner`` (starts, hangs or fails by name pattern) or ``DockerRunner``, which runs the unit's
-``ExecStartPre``/``ExecStart``/``ExecStop`` lines, split by systemd's rules, against the real dockerd.
+The engine and the agents (``fleet_cluster.Cluster``, which this emulator extends) run in a
+background thread when ``auto`` is on; with it off, a test moves the cluster by hand (``schedule``,
+``report_state``, ``heartbeat``), as the recording did. What a launched unit *does* is a runner's
+business (``fleet_runners``): ``FakeRunner`` (starts, hangs or fails by name pattern) or
+``DockerRunner``, which runs the unit's ``ExecStartPre``/``ExecStart``/``ExecStop`` lines, split by
+systemd's rules, against the real dockerd.
 """
 from __future__ import annotations
 
 import base64
 import fnmatch
-import hashlib
 import http.server
 import json
 import os
-import shlex
-import shutil
 import socketserver
 import struct
-import subprocess
 import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import jsonschema
+
+from tests.emulators.fleet_cluster import Cluster, Machine, Unit, UnitState, unit_hash
+from tests.emulators.fleet_runners import DockerRunner, FakeRunner, Runner, option_values, systemd_split
+
+__all__ = ["DockerRunner", "FakeRunner", "FleetEmulator", "Machine", "Runner", "UnitState", "discovery_bytes",
+           "schema_validator", "systemd_split"]
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = Path(os.environ.get("FLEET_SCHEMA_DIR") or ROOT.parent / "shared" / "fleet-schema")
@@ -58,8 +58,6 @@ UNIT_TYPES = {"service", "socket", "busname", "target", "snapshot", "device", "m
 TEMPLATE_TYPES = {"path", "service", "socket", "target", "timer"}
 VALID_CHARS = set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ:-_.\\@")
 UNAVAILABLE = "fleet server unable to communicate with etcd"
-ALIASES = {"X-ConditionMachineID": "MachineID", "X-ConditionMachineOf": "MachineOf",
-           "X-ConditionMachineMetadata": "MachineMetadata", "X-Conflicts": "Conflicts"}
 
 
 def discovery_bytes() -> bytes:
@@ -102,70 +100,6 @@ def encode_token(limit: int, page: int) -> str:
     return base64.urlsafe_b64encode(struct.pack("<HH", limit, page)).decode()
 
 
-def unit_hash(options: list[dict[str, str]]) -> str:
-    """SHA1 of the unit file as fleet serializes it: sections in first-seen order."""
-    sections: dict[str, list[str]] = {}
-    for opt in options:
-        sections.setdefault(opt.get("section", ""), []).append(f"{opt.get('name', '')}={opt.get('value', '')}\n")
-    text = "\n".join(f"[{name}]\n" + "".join(lines) for name, lines in sections.items())
-    return hashlib.sha1(text.encode()).hexdigest()
-
-
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "a": "\a", "b": "\b",
-            "f": "\f", "v": "\v", "s": " ", "$": "$"}
-
-
-def systemd_split(line: str) -> list[str]:
-    """Split an ``Exec*=`` value into argv the way systemd does (``systemd.service(5)``, "Command lines"):
-    words separated by whitespace, double and single quotes, C escapes, ``$$`` -> ``$`` and
-    ``%%`` -> ``%``. Leading ``-``/``@``/``+`` prefixes are left to the caller. Variable and specifier
-    expansion is not emulated: an unescaped ``$`` or ``%`` is an error, so a unit that would have
-    systemd expand a user's value fails the test instead of passing by accident."""
-    words: list[str] = []
-    i = 0
-    while i < len(line):
-        if line[i] in " \t":
-            i += 1
-            continue
-        word, i = _word(line, i)
-        words.append(word)
-    return words
-
-
-def _word(line: str, i: int) -> tuple[str, int]:
-    """The word starting at ``line[i]`` and the index after it."""
-    word: list[str] = []
-    quote = ""
-    n = len(line)
-    while i < n and (quote or line[i] not in " \t"):
-        char = line[i]
-        if char in "\"'" and (not quote or quote == char):
-            quote = "" if quote else char
-        elif char == "\\" and i + 1 < n:
-            if line[i + 1] == "x":
-                word.append(chr(int(line[i + 2:i + 4], 16)))
-                i += 2
-            else:
-                word.append(_ESCAPES.get(line[i + 1], line[i + 1]))
-            i += 1
-        elif char in "$%" and line[i + 1:i + 2] == char:
-            word.append(char)
-            i += 1
-        elif char in "$%":
-            raise ValueError(f"the emulator does not expand {char!r} in {line!r}")
-        else:
-            word.append(char)
-        i += 1
-    if quote:
-        raise ValueError(f"unbalanced quotes in {line!r}")
-    return "".join(word), i
-
-
-def option_values(options: list[dict[str, str]], section: str, name: str) -> list[str]:
-    return [o.get("value", "") for o in options
-            if o.get("section") == section and ALIASES.get(o.get("name", ""), o.get("name")) == name]
-
-
 class HTTPError(Exception):
     def __init__(self, code: int, message: str = ""):
         super().__init__(message)
@@ -179,271 +113,24 @@ class Response:
     body: bytes = b""
 
 
-@dataclass
-class Machine:
-    id: str
-    primary_ip: str
-    metadata: dict[str, str] = field(default_factory=dict)
-
-    def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "primaryIP": self.primary_ip}
-        if self.metadata:
-            out["metadata"] = dict(self.metadata)
-        return out
-
-
-@dataclass
-class Unit:
-    name: str
-    options: list[dict[str, str]]
-    desired: str
-    target: str | None = None    # scheduled machine (never set for global units)
-
-    @property
-    def hash(self) -> str:
-        return unit_hash(self.options)
-
-    def xfleet(self, name: str) -> list[str]:
-        return option_values(self.options, "X-Fleet", name)
-
-    @property
-    def is_global(self) -> bool:
-        return any(v.strip().lower() in ("true", "1", "yes") for v in self.xfleet("Global"))
-
-    @property
-    def is_template(self) -> bool:
-        return self.name.split(".")[0].endswith("@")
-
-
-@dataclass
-class UnitState:
-    load: str
-    active: str
-    sub: str
-    hash: str
-
-
-# -- runners: what a launched unit does --------------------------------------------------------------
-
-class Handle:
-    """One started unit on one machine."""
-
-    def status(self) -> tuple[str, int | None]:
-        """``("starting", None)``, ``("running", None)`` or ``("exited", code)``."""
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        raise NotImplementedError
-
-
-class Runner:
-    def start(self, unit: str, machine: Machine, options: list[dict[str, str]]) -> Handle:
-        raise NotImplementedError
-
-
-class _FakeHandle(Handle):
-    def __init__(self, outcome: str, ready_at: float):
-        self.outcome, self.ready_at, self.stopped = outcome, ready_at, False
-
-    def status(self) -> tuple[str, int | None]:
-        if self.stopped:
-            return "exited", 0
-        if self.outcome == "hang" or time.monotonic() < self.ready_at:
-            return "starting", None
-        if self.outcome == "fail":
-            return "exited", 1
-        return "running", None
-
-    def stop(self) -> None:
-        self.stopped = True
-
-
-class _Exited(Handle):
-    def __init__(self, code: int):
-        self.code = code
-
-    def status(self) -> tuple[str, int | None]:
-        return "exited", self.code
-
-    def stop(self) -> None:
-        pass
-
-
-class FakeRunner(Runner):
-    """Units run without running anything: they start after ``start_delay`` seconds, except those whose
-    name matches a glob in ``hang`` (stuck in ExecStartPre for ever) or ``fail`` (exit with status 1)."""
-
-    def __init__(self, start_delay: float = 0.05):
-        self.start_delay = start_delay
-        self.hang: set[str] = set()
-        self.fail: set[str] = set()
-        self.started: list[tuple[str, str]] = []   # (unit, machine id), in order
-
-    def start(self, unit: str, machine: Machine, options: list[dict[str, str]]) -> Handle:
-        self.started.append((unit, machine.id))
-        outcome = ("hang" if any(fnmatch.fnmatchcase(unit, g) for g in self.hang)
-                   else "fail" if any(fnmatch.fnmatchcase(unit, g) for g in self.fail) else "ok")
-        return _FakeHandle(outcome, time.monotonic() + self.start_delay)
-
-
-def _executable(argv: list[str]) -> list[str]:
-    """systemd needs absolute paths; this host may keep a tool elsewhere than the unit says."""
-    if argv and not os.path.exists(argv[0]):
-        found = shutil.which(os.path.basename(argv[0]))
-        if found:
-            return [found, *argv[1:]]
-    return argv
-
-
-def _command(value: str) -> tuple[list[str], bool]:
-    """An ``Exec*=`` value -> (argv, failure ignored)."""
-    ignore = False
-    while value[:1] in ("-", "@", "+", "!"):
-        ignore = ignore or value[0] == "-"
-        value = value[1:]
-    return _executable(systemd_split(value)), ignore
-
-
-class _DockerHandle(Handle):
-    def __init__(self, options: list[dict[str, str]], timeout: float):
-        self.pre = [_command(v) for v in option_values(options, "Service", "ExecStartPre")]
-        self.main = [_command(v) for v in option_values(options, "Service", "ExecStart")][0][0]
-        self.stops = [_command(v) for v in option_values(options, "Service", "ExecStop")]
-        self.container = self.main[self.main.index("--name") + 1] if "--name" in self.main else ""
-        self.timeout = timeout
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.failed: int | None = None
-        self.seen_running = False
-        self.stopping = False
-        self._thread = threading.Thread(target=self._start, daemon=True)
-        self._thread.start()
-
-    def _start(self) -> None:
-        for argv, ignore in self.pre:
-            if self.stopping:
-                return
-            rc = subprocess.run(argv, capture_output=True, timeout=self.timeout).returncode
-            if rc and not ignore:
-                self.failed = rc
-                return
-        if not self.stopping:
-            self.proc = subprocess.Popen(self.main, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL)
-
-    def status(self) -> tuple[str, int | None]:
-        if self.failed is not None:
-            return "exited", self.failed
-        if self.proc is None:
-            return "starting", None
-        code = self.proc.poll()
-        if code is not None:
-            return "exited", code
-        if not self.seen_running:
-            probe = subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", self.container],
-                                   capture_output=True, text=True, timeout=self.timeout)
-            self.seen_running = probe.stdout.strip() == "true"
-        return ("running", None) if self.seen_running else ("starting", None)
-
-    def stop(self) -> None:
-        self.stopping = True
-        self._thread.join(self.timeout)
-        for argv, _ignore in self.stops:
-            subprocess.run(argv, capture_output=True, timeout=self.timeout)
-        if self.proc is not None:
-            try:
-                self.proc.wait(self.timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-class DockerRunner(Runner):
-    """Runs each unit's Exec lines (no shell: argv as systemd would build it) against the real dockerd."""
-
-    def __init__(self, timeout: float = 60.0):
-        self.timeout = timeout
-
-    def start(self, unit: str, machine: Machine, options: list[dict[str, str]]) -> Handle:
-        return _DockerHandle(options, self.timeout)
-
-
 # -- the emulator -----------------------------------------------------------------------------------
 
-@dataclass
-class _Slot:
-    """A unit started on a machine by its agent."""
+class FleetEmulator(Cluster):
+    """fleetd's API v1 in front of a ``Cluster``; serve it with ``serve_tcp`` / ``serve_unix``."""
 
-    handle: Handle
-    hash: str
-    restart_at: float | None = None
-
-
-class FleetEmulator:
     def __init__(self, *, token_limit: int = 100, auto: bool = True, runner: Runner | None = None,
                  tick: float = 0.05, unload_delay: float = 0.1, restart_delay: float = 0.5,
                  version: str = "v1.0.0"):
         self.token_limit = token_limit
-        self.runner = runner or FakeRunner()
-        self.tick, self.unload_delay, self.restart_delay = tick, unload_delay, restart_delay
         self.server = f"fleetd/{version}"
         self.available = True
-        self.machines: dict[str, Machine] = {}
-        self.units: dict[str, Unit] = {}
-        self.states: dict[tuple[str, str], UnitState] = {}
-        self.heartbeats: dict[str, str] = {}
         self.requests: list[tuple[str, str, bytes]] = []   # (method, path and query, body) of every request
         self.answers: list[tuple[str, str, int]] = []      # (method, path and query, status) of every answer
-        self.lock = threading.RLock()
-        self._slots: dict[tuple[str, str], _Slot] = {}
-        self._unloading: dict[tuple[str, str], float] = {}
-        self._stopping: set[tuple[str, str]] = set()   # ExecStop still running
         self._unit_validator = schema_validator("Unit")
         self._discovery = discovery_bytes()
         self._servers: list[socketserver.BaseServer] = []
-        self._stop = threading.Event()
-        self._jobs: list[threading.Thread] = []
-        self._loop: threading.Thread | None = None
-        if auto:
-            self._loop = threading.Thread(target=self._run, daemon=True, name="fleet-emulator")
-            self._loop.start()
-
-    # -- cluster control ------------------------------------------------------------------------
-
-    def add_machine(self, machine_id: str, primary_ip: str = "127.0.0.1", **metadata: str) -> Machine:
-        with self.lock:
-            machine = self.machines[machine_id] = Machine(machine_id, primary_ip, dict(metadata))
-            return machine
-
-    def schedule(self, unit: str, machine_id: str) -> None:
-        with self.lock:
-            self.units[unit].target = machine_id
-
-    def report_state(self, unit: str, machine_id: str, load: str, active: str, sub: str, hash: str = "") -> None:
-        with self.lock:
-            known = self.units.get(unit)
-            self.states[(unit, machine_id)] = UnitState(load, active, sub, hash or (known.hash if known else ""))
-
-    def heartbeat(self, unit: str, machine_id: str) -> None:
-        with self.lock:
-            self.heartbeats[unit] = machine_id
-
-    def crash(self, unit: str) -> None:
-        """Fault injection: the unit's process dies with status 1 (systemd restarts it after
-        ``restart_delay`` when the unit says ``Restart=on-failure``)."""
-        with self.lock:
-            for key, slot in self._slots.items():
-                if key[0] == unit:
-                    threading.Thread(target=slot.handle.stop, daemon=True).start()
-                    slot.handle = _Exited(1)
-
-    def drop_state(self, unit: str, machine_id: str) -> None:
-        with self.lock:
-            self.states.pop((unit, machine_id), None)
-
-    def current_state(self, unit: Unit) -> str:
-        if unit.target is None or (unit.name, unit.target) not in self.states:
-            return "inactive"
-        return "launched" if self.heartbeats.get(unit.name) == unit.target else "loaded"
+        super().__init__(auto=auto, runner=runner, tick=tick, unload_delay=unload_delay,
+                         restart_delay=restart_delay)
 
     # -- HTTP -----------------------------------------------------------------------------------
 
@@ -462,19 +149,11 @@ class FleetEmulator:
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
 
     def close(self) -> None:
-        self._stop.set()
         for server in self._servers:
             server.shutdown()
             server.server_close()
-        if self._loop is not None:
-            self._loop.join(5)
-        with self.lock:
-            slots = list(self._slots.values())
-            self._slots.clear()
-        for slot in slots:
-            slot.handle.stop()
-        for job in self._jobs:
-            job.join(60)
+        super().close()
+
 
     def handle(self, method: str, target: str, headers: dict[str, list[str]], body: bytes) -> Response:
         """One request -> one response, as fleetd's mux answers it."""
@@ -679,147 +358,6 @@ class FleetEmulator:
             else:
                 machine.metadata[key] = op["value"]["value"]
         return Response(204, {"Content-Type": "application/json", "Server": self.server})
-
-    # -- engine and agents ----------------------------------------------------------------------
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.tick):
-            with self.lock:
-                self._reconcile_engine()
-                work = self._reconcile_agents()
-            for job in work:
-                thread = threading.Thread(target=job, daemon=True)
-                thread.start()
-                self._jobs.append(thread)
-
-    def _reconcile_engine(self) -> None:
-        for unit in sorted(self.units.values(), key=lambda u: u.name):
-            if unit.is_global or unit.is_template:
-                continue
-            if unit.desired == "inactive":
-                unit.target = None
-            elif unit.target is None or unit.target not in self.machines:
-                unit.target = self._place(unit)
-
-    def _eligible(self, unit: Unit, machine: Machine) -> bool:
-        pinned = unit.xfleet("MachineID")
-        if pinned and machine.id not in pinned:
-            return False
-        for peer in unit.xfleet("MachineOf"):
-            other = self.units.get(peer)
-            if other is None or other.target != machine.id:
-                return False
-        wanted: dict[str, set[str]] = {}
-        for line in unit.xfleet("MachineMetadata"):
-            for pair in shlex.split(line):
-                key, _, value = pair.partition("=")
-                wanted.setdefault(key, set()).add(value)
-        if any(machine.metadata.get(key) not in values for key, values in wanted.items()):
-            return False
-        mine = unit.xfleet("Conflicts")
-        for other in self.units.values():
-            if other.name == unit.name or other.target != machine.id:
-                continue
-            if any(fnmatch.fnmatchcase(other.name, g) for g in mine) or \
-                    any(fnmatch.fnmatchcase(unit.name, g) for g in other.xfleet("Conflicts")):
-                return False
-        return True
-
-    def _place(self, unit: Unit) -> str | None:
-        load = {m: 0 for m in self.machines}
-        for other in self.units.values():
-            if other.target in load:
-                load[other.target] += 1
-        eligible = [m for m in sorted(self.machines) if self._eligible(unit, self.machines[m])]
-        return min(eligible, key=lambda m: (load[m], m)) if eligible else None
-
-    def _assignments(self) -> dict[tuple[str, str], Unit]:
-        out: dict[tuple[str, str], Unit] = {}
-        for unit in self.units.values():
-            if unit.is_template or unit.desired == "inactive":
-                continue
-            if unit.is_global:
-                for machine in self.machines.values():
-                    if self._eligible(unit, machine):
-                        out[(unit.name, machine.id)] = unit
-            elif unit.target is not None:
-                out[(unit.name, unit.target)] = unit
-        return out
-
-    def _reconcile_agents(self) -> list[Callable[[], None]]:
-        """Move every (unit, machine) one step; returns slow work (stopping) to do unlocked."""
-        now = time.monotonic()
-        work: list[Callable[[], None]] = []
-        wanted = self._assignments()
-        for key, slot in list(self._slots.items()):
-            unit = wanted.get(key)
-            if unit is None or unit.desired != "launched" or unit.hash != slot.hash:
-                del self._slots[key]
-                self._lose_heartbeat(key)
-                self._stopping.add(key)
-                work.append(lambda key=key, handle=slot.handle: self._stop_slot(key, handle))
-                state = self.states.get(key)
-                if state is not None:
-                    self.states[key] = UnitState("loaded", "deactivating", "stop-sigterm", state.hash)
-        for key, unit in wanted.items():
-            self._unloading.pop(key, None)
-            if key in self._stopping:
-                continue
-            if unit.desired == "loaded":
-                self.states[key] = UnitState("loaded", "inactive", "dead", unit.hash)
-            else:
-                self._launch(key, unit, now)
-        for key in list(self.states):
-            if key in wanted or key in self._stopping:
-                continue
-            due = self._unloading.setdefault(key, now + self.unload_delay)
-            if now >= due:   # the agent has unloaded the unit: its state goes away
-                del self.states[key]
-                del self._unloading[key]
-        return work
-
-    def _stop_slot(self, key: tuple[str, str], handle: Handle) -> None:
-        """systemd runs ExecStop; only then does the agent report the unit dead (or unload it)."""
-        try:
-            handle.stop()
-        finally:
-            with self.lock:
-                self._stopping.discard(key)
-                state = self.states.get(key)
-                if state is not None:
-                    self.states[key] = UnitState("loaded", "inactive", "dead", state.hash)
-
-    def _lose_heartbeat(self, key: tuple[str, str]) -> None:
-        if self.heartbeats.get(key[0]) == key[1]:
-            del self.heartbeats[key[0]]
-
-    def _launch(self, key: tuple[str, str], unit: Unit, now: float) -> None:
-        """Start the unit on its machine if it is not running, and report what systemd would."""
-        slot = self._slots.get(key)
-        if slot is None:
-            handle = self.runner.start(unit.name, self.machines[key[1]], unit.options)
-            self._slots[key] = slot = _Slot(handle, unit.hash)
-        if slot.restart_at is not None:
-            if now < slot.restart_at:
-                return
-            slot.handle = self.runner.start(unit.name, self.machines[key[1]], unit.options)
-            slot.restart_at = None
-        status, code = slot.handle.status()
-        if status == "running":
-            self.states[key] = UnitState("loaded", "active", "running", unit.hash)
-            self.heartbeats[unit.name] = key[1]
-            return
-        if status == "starting":
-            self.states[key] = UnitState("loaded", "activating", "start-pre", unit.hash)
-            return
-        self._lose_heartbeat(key)
-        if code == 0:
-            self.states[key] = UnitState("loaded", "inactive", "dead", unit.hash)
-            return
-        self.states[key] = UnitState("loaded", "failed", "failed", unit.hash)
-        if "on-failure" in option_values(unit.options, "Service", "Restart"):
-            slot.restart_at = now + self.restart_delay
-
 
 def _error(code: int, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
