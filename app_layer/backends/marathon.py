@@ -57,7 +57,7 @@ def from_settings(settings: Settings) -> MarathonBackend:
 class _Step:
     """One app a deploy changes, and how to undo it."""
 
-    kind: str                  # "create", "update" or "scale"
+    kind: str                  # "create", "update", "scale", or "wait" (unchanged, tasks missing)
     ptype: str
     app_id: str
     deployment: str
@@ -166,7 +166,10 @@ class MarathonBackend(Backend):
         same = have is not None and (have.get("labels") or {}).get(spec.LABEL_SPEC) == \
             definition["labels"][spec.LABEL_SPEC]
         if same and have is not None and have.get("instances") == count:
-            return None
+            if _complete(self._processes_of(have), release.version, count):
+                return None
+            # unchanged, but short of healthy tasks (Marathon is replacing a lost one): wait for them
+            return _Step("wait", ptype, app_id, "", have.get("version"))
         if same:   # a scale: instances only, so no task is replaced
             kind, body, partial = "scale", {"instances": count}, True
         else:
@@ -199,7 +202,11 @@ class MarathonBackend(Backend):
                 running = self.api.deployments()
                 for step in pending:
                     reason = watcher.finished.get(step.deployment)
-                    if reason:
+                    if step.kind == "wait":
+                        have = self.api.app(step.app_id) or {}
+                        step.done = _complete(self._processes_of(have), _int(
+                            (have.get("labels") or {}).get(spec.LABEL_RELEASE)), have.get("instances", 0))
+                    elif reason:
                         step.failure = f"{step.ptype}: Marathon cancelled the deployment ({reason})"
                     elif step.deployment not in running:
                         step.done = True
@@ -238,6 +245,8 @@ class MarathonBackend(Backend):
         follow = []
         for step in steps:
             try:
+                if step.kind == "wait":
+                    continue
                 if step.kind == "create":
                     follow.append(self.api.delete_app(step.app_id))
                 elif step.deployment in running:
@@ -299,6 +308,12 @@ def _process(task: dict[str, Any], app: str, ptype: str, release: int, num: int,
     ports = task.get("ports") or []
     port = ports[0] if ports and ptype in ROUTABLE_TYPES else None
     return Process(app, release, ptype, num, state, healthy, task.get("host", "") if port else "", port, task["id"])
+
+
+def _complete(procs: list[Process], release: int | None, instances: int) -> bool:
+    """Exactly ``instances`` processes, all of ``release``, up and healthy (or without a check)."""
+    return len(procs) == instances and all(p.version == release and p.state is S.UP and p.healthy is not False
+                                           for p in procs)
 
 
 def _check_text(check: dict[str, Any], marathon_app: dict[str, Any]) -> str:

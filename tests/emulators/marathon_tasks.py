@@ -34,7 +34,7 @@ class SimulatedRunner:
 
     def start(self, task_id: str, definition: dict[str, Any], started: Started, ended: Ended) -> None:
         with self._lock:
-            ports = [next(self._ports) for _ in (definition.get("container") or {}).get("portMappings") or []]
+            ports = [next(self._ports) for _ in port_requests(definition)]
         _later(self.stage_delay, started, task_id, "127.0.0.1", ports)
 
     def kill(self, task_id: str, grace: float, ended: Ended) -> None:
@@ -150,6 +150,13 @@ class DockerRunner:
             except (APIError, NotFound):
                 pass
         self.api.close()
+
+
+def port_requests(definition: dict[str, Any]) -> list[dict[str, Any]]:
+    """The host ports a task gets: its port mappings on a bridge network, its port definitions on the host's."""
+    if any(n.get("mode") == "host" for n in definition.get("networks") or [{"mode": "host"}]):
+        return list(definition.get("portDefinitions") or [])
+    return list((definition.get("container") or {}).get("portMappings") or [])
 
 
 def _later(delay: float, fn: Callable[..., None], *args: Any) -> None:
