@@ -20,6 +20,7 @@ The engine is contacted lazily; when it cannot be reached every verb raises ``Un
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import time
@@ -282,7 +283,7 @@ class DockerBackend(Backend):
         self._parallel(lambda s: self._stop_and_remove(api, s), retired)
 
     def _stop_and_remove(self, api: docker.APIClient, seen: Seen) -> None:
-        _quietly(lambda: api.stop(seen.id, timeout=int(self.stop_grace)))
+        _quietly(lambda: api.stop(seen.id, timeout=math.ceil(self.stop_grace)))
         self._remove(api, seen)
 
     def _remove(self, api: docker.APIClient, seen: Seen) -> None:
@@ -324,7 +325,7 @@ class DockerBackend(Backend):
         with self._engine() as api:
             matched = [s for s in self._list(api, app) if not s.draining and s.type != "run"
                        and process_type in (None, s.type) and num in (None, s.num)]
-            self._parallel(lambda s: api.restart(s.id, timeout=int(self.stop_grace)), matched)
+            self._parallel(lambda s: api.restart(s.id, timeout=math.ceil(self.stop_grace)), matched)
             ids = {s.id for s in matched}
             return self._parallel(_process, [s for s in self._list(api, app) if s.id in ids])
 

@@ -188,3 +188,17 @@ def test_commands_and_ownership() -> None:
     assert process_command(slug, "web") == ["start", "web"] and process_command(slug, "cmd") is None
     assert owned_by("127.0.0.1:5000/shop:git-abc", "shop") and owned_by("shop:v2", "shop")
     assert not owned_by("127.0.0.1:5000/shopping:v1", "shop") and not owned_by("busybox", "shop")
+
+
+def test_docker_is_the_default_scheduler_and_is_built_without_the_engine(tmp_path: Path) -> None:
+    from app_layer import backends
+    from app_layer.settings import Settings
+
+    settings = Settings.from_env({"APP_LAYER_DATA_DIR": str(tmp_path), "DOCKER_HOST": f"unix://{tmp_path}/none.sock",
+                                  "APP_LAYER_DRAIN_SECONDS": "0", "APP_LAYER_STOP_GRACE": "3"})
+    backend = backends.create(settings)
+    assert isinstance(backend, DockerBackend) and backend.name == "docker"
+    assert (backend.base_url, backend.drain, backend.stop_grace) == (f"unix://{tmp_path}/none.sock", 0, 3)
+    assert backend.archive.root == tmp_path / "docker" / "logs"
+    with pytest.raises(Unavailable):
+        backend.processes()
