@@ -8,6 +8,7 @@ from app_layer.api import (
     accounts,
     apps,
     certs,
+    compat,
     containers,
     domains,
     errors,
@@ -21,7 +22,7 @@ from app_layer.api import (
 from app_layer.platform import Platform
 
 BLUEPRINTS = (accounts.bp, apps.bp, history.bp, containers.bp, domains.bp, certs.bp, keys.bp, hooks.bp,
-              git_http.bp, web.bp, openapi.bp)
+              git_http.bp, web.bp, openapi.bp, compat.bp)
 
 
 def create_app(platform: Platform) -> Flask:
