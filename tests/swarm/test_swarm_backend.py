@@ -61,9 +61,9 @@ def test_run_returns_exit_code_and_output_and_logs_come_from_every_task(
     code, output = backend.run(spec, "sleep 30", timeout=2)
     assert code == 124 and "did not finish within 2s" in output
     assert all(p.type == "web" for p in backend.processes(app))  # one-offs leave nothing behind
-    lines = wait_until(lambda: [line for line in backend.logs(app, 50) if "listening on 5000" in line.message]
-                       if len(backend.logs(app, 50)) >= 2 else None, 20, "logs of both tasks")
-    assert {line.source for line in lines} == {"web.1", "web.2"}
+    def sources() -> set[str]:
+        return {line.source for line in backend.logs(app, 50) if f"{app} v2 listening on 5000" in line.message}
+    assert wait_until(lambda: sources() == {"web.1", "web.2"}, 20, "the output of both tasks")
 
 
 def test_destroy_removes_every_service_and_is_idempotent(backend: SwarmBackend, app: str, web_image: str) -> None:
