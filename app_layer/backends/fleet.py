@@ -20,7 +20,10 @@ units are decided in ``fleet_units`` (pure); this module speaks fleet API v1 and
   ``tcp://{ip}:2375`` on a private cluster network; the local socket when every machine is this
   host). Processes are reachable at the machine's ``primaryIP`` (or at ``publish_ip`` when the port
   is published on one address only, as on a one-host cluster).
-* ``destroy`` deletes every unit of the app and waits (briefly) for their states to go.
+* ``restart`` stops and starts matching units one at a time (desiredState ``loaded``, then
+  ``launched``); ``destroy`` deletes every unit of the app and waits (briefly) for their states to go.
+* No one-off ``run`` and no ``logs``: fleet offers neither (Deis reached into machines over SSH for
+  them); the capabilities say so and the API answers 501.
 
 The API is contacted lazily, per request; a socket that does not answer, or fleet's 503
 ("unable to communicate with etcd"), becomes ``Unavailable``.
@@ -161,13 +164,14 @@ class Seen:
 
 class FleetBackend(Backend):
     name = "fleet"
-    capabilities = frozenset({Capability.ROLLING_DEPLOY})
+    capabilities = frozenset({Capability.ROLLING_DEPLOY, Capability.RESTART})
 
     def __init__(self, endpoint: str, *, docker_url: str = DEFAULT_DOCKER, publish_ip: str = "",
-                 stop_grace: float = 10.0, api_timeout: float = 10.0, destroy_wait: float = 10.0):
+                 stop_grace: float = 10.0, api_timeout: float = 10.0, destroy_wait: float = 10.0,
+                 restart_timeout: float = 120.0):
         self.client = FleetClient(endpoint, api_timeout)
         self.docker_url, self.publish_ip = docker_url, publish_ip
-        self.stop_grace, self.destroy_wait = stop_grace, destroy_wait
+        self.stop_grace, self.destroy_wait, self.restart_timeout = stop_grace, destroy_wait, restart_timeout
         self._engines: dict[str, docker.APIClient] = {}
         self._ports: dict[tuple[str, str], int] = {}   # (machine, unit) -> host port, while it runs
         self._lock = threading.Lock()
@@ -243,7 +247,9 @@ class FleetBackend(Backend):
         self._await_gone([o.id for o in decision.clear], deadline)
         started: list[str] = []
         if decision.start:
-            machines = len(self.machines())
+            # the machines the release may run on: spreading over more would leave units unschedulable
+            machines = len([m for m in self.machines().values()
+                            if all((m.get("metadata") or {}).get(k) == v for k, v in release.tags.items())])
             try:
                 for ptype, num in decision.start:
                     name = units.unit_name(release, ptype, num)
@@ -308,6 +314,30 @@ class FleetBackend(Backend):
         with self._lock:
             for key in [k for k in self._ports if k[1] in names]:
                 del self._ports[key]
+
+    def restart(self, app: str, process_type: str | None = None, num: int | None = None) -> list[Process]:
+        """Restart matching units one at a time (``loaded``, then ``launched`` again), so the others keep
+        serving; each must be running again within ``restart_timeout`` seconds."""
+        seen = [s for s in self._seen(app) if s.desired == "launched" and s.name.type != ONE_OFF
+                and process_type in (None, s.name.type) and num in (None, s.name.num)]
+        for unit in sorted(seen, key=lambda s: (s.name.type, s.name.num)):
+            deadline = time.monotonic() + self.restart_timeout
+            self.client.request("PUT", f"/units/{unit.id}", {"desiredState": "loaded"})
+            self._await_state(unit.id, ("inactive", "failed"), deadline)
+            self.client.request("PUT", f"/units/{unit.id}", {"desiredState": "launched"})
+            failure = self._await_running([unit.id], deadline, self.restart_timeout)
+            if failure:
+                raise RolloutFailed(f"restart of {app} {unit.name.type}.{unit.name.num}: {failure}")
+        self._forget([s.id for s in seen])
+        wanted = {s.id for s in seen}
+        return [p for p in self.processes(app) if p.backend_id in wanted]
+
+    def _await_state(self, name: str, active: tuple[str, ...], deadline: float) -> None:
+        while time.monotonic() < deadline:
+            states = list(self.client.pages("/state", "states", unitName=name))
+            if not states or all(s.get("systemdActiveState") in active for s in states):
+                return
+            time.sleep(POLL)
 
     def destroy(self, app: str) -> None:
         names = [s.id for s in self._seen(app)]

@@ -153,6 +153,32 @@ def test_a_crashed_unit_is_replaced_by_deploying_again(fleet: FleetCluster, back
     assert not refused(fleet)
 
 
+def test_restart_restarts_units_one_at_a_time(fleet: FleetCluster, backend: FleetBackend) -> None:
+    app = unique("restart")
+    backend.deploy(spec(app, 1), {"web": 2, "worker": 1}, timeout=10)
+    starts = len(fleet.fake.started)
+    mark = len(fleet.emulator.requests)
+    restarted = backend.restart(app, "web")
+    assert sorted((p.type, p.num, p.state) for p in restarted) == [("web", 1, State.UP), ("web", 2, State.UP)]
+    assert sorted(s[0] for s in fleet.fake.started[starts:]) == [f"{app}_v1.web.1.service", f"{app}_v1.web.2.service"]
+    states = [json.loads(b)["desiredState"] for m, p, b in fleet.emulator.requests[mark:] if m == "PUT"]
+    assert states == ["loaded", "launched", "loaded", "launched"]   # never both down at once
+    assert [p.state for p in backend.processes(app)] == [State.UP] * 3
+    assert not refused(fleet)
+
+
+def test_tags_pin_processes_to_machines_with_that_metadata(fleet: FleetCluster, backend: FleetBackend) -> None:
+    app = unique("tags")
+    tagged = ReleaseSpec(app, 1, "127.0.0.1:5000/x:1", {}, {}, tags={"region": "eu"})
+    backend.deploy(tagged, {"cmd": 3}, timeout=10)
+    eu = {m for m, machine in fleet.emulator.machines.items() if machine.metadata.get("region") == "eu"}
+    assert {u["machine"] for u in units_of(fleet, app).values()} == eu   # two eu machines, three processes
+    with pytest.raises(RolloutFailed, match="not scheduled"):
+        backend.deploy(ReleaseSpec(app, 2, "127.0.0.1:5000/x:1", {}, {}, tags={"region": "mars"}), {"cmd": 1},
+                       timeout=1)
+    assert [p.version for p in backend.processes(app)] == [1, 1, 1]
+
+
 def test_destroy_removes_every_unit_and_state_and_is_idempotent(fleet: FleetCluster, backend: FleetBackend) -> None:
     app, other = unique("destroy"), unique("other")
     backend.deploy(spec(app, 1), {"web": 2, "worker": 1}, timeout=10)
