@@ -92,6 +92,12 @@ def test_deploy_config_change_scale_and_destroy_with_real_containers(
         with fleet_docker.emulator.lock:
             machines = {u.target for n, u in fleet_docker.emulator.units.items() if n.startswith(app)}
         assert len(machines) == 2   # spread over two machines
+
+        restarted = user.post(f"/v1/apps/{app}/containers/cmd/1/restart")
+        assert restarted.status_code == 200 and [c["state"] for c in restarted.json] == ["up"]
+        assert all(fetch(p) == "hello from app-layer\n" for p in up(fleet_platform, app))
+        response = user.post(f"/v1/apps/{app}/run", {"command": "true"})   # fleet has no one-off runs
+        assert response.status_code == 501 and "fleet" in response.json["detail"]
     finally:
         fleet_platform.backend.destroy(app)
     until = time.monotonic() + 30

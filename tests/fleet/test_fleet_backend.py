@@ -208,6 +208,17 @@ def test_bad_desired_states_are_refused_with_400(fleet: FleetCluster, backend: F
     assert [p.state for p in backend.processes(app)] == [State.UP]
 
 
+def test_lists_are_read_page_by_page(fleet: FleetCluster, backend: FleetBackend) -> None:
+    fleet.emulator.token_limit = 2   # fleet's default is 100
+    app = unique("pages")
+    backend.deploy(spec(app, 1), {"web": 3, "worker": 2}, timeout=10)
+    assert len([p for p in backend.processes(app) if p.state is State.UP]) == 5
+    tokens = [path for method, path, _ in fleet.emulator.requests if "nextPageToken=" in path]
+    assert any(path.startswith("/fleet/v1/units?") for path in tokens)
+    assert any(path.startswith("/fleet/v1/state?") for path in tokens)
+    assert not refused(fleet)
+
+
 def test_works_over_tcp_and_from_settings(fleet: FleetCluster, tmp_path) -> None:  # type: ignore[no-untyped-def]
     settings = Settings.from_env({"APP_LAYER_DATA_DIR": str(tmp_path), "APP_LAYER_SCHEDULER": "fleet",
                                   "FLEET_ENDPOINT": fleet.tcp})
