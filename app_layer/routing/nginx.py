@@ -244,6 +244,15 @@ def cert_files(certs: list[Cert], cfg: RouterConfig) -> dict[Path, str]:
     return out
 
 
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its parent counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
 class NginxError(RuntimeError):
     """nginx refused a configuration or would not start; the message is nginx's own."""
 
@@ -294,7 +303,22 @@ class NginxProcess:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def _stop_leftover(self) -> None:
+        """An nginx of ours left running by a router that was killed: stop it, it holds our ports."""
+        try:
+            pid = int((self.prefix / "nginx.pid").read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()  # "nginx: master process nginx -p <prefix> ..."
+        except (OSError, ValueError):
+            return
+        if not cmdline.startswith(b"nginx") or str(self.prefix).encode() not in cmdline:
+            return
+        os.kill(pid, signal.SIGQUIT)
+        until = time.monotonic() + 10
+        while _alive(pid) and time.monotonic() < until:
+            time.sleep(0.05)
+
     def start(self) -> None:
+        self._stop_leftover()
         (self.prefix / "admin.sock").unlink(missing_ok=True)
         log = (self.prefix / "logs" / "nginx.out").open("ab")
         self.proc = subprocess.Popen([*self._argv(self.conf), "-g", "daemon off;"], stdout=log,

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -19,6 +20,7 @@ from websockets.sync.server import serve as ws_serve
 
 from app_layer.api import create_app
 from app_layer.models import App, Certificate, Domain, User
+from app_layer.routing.nginx import NginxProcess, RouterConfig, render
 from app_layer.routing.registry import Route
 from tests.conftest import register
 from tests.routing.conftest import DOMAIN, wait_until
@@ -198,3 +200,19 @@ def test_router_follows_every_registry_driver(registry_factory, upstream, make_r
     writer.deregister("roaming", "web.1")
     wait_until(lambda: router.get(f"roaming.{DOMAIN}").status_code == 503, what="the route to be withdrawn")
     assert router.workers() == workers
+
+
+def test_a_new_router_replaces_the_nginx_a_killed_router_left_behind(tmp_path, nginx_binary) -> None:
+    cfg = RouterConfig(prefix=tmp_path / "router", domain=DOMAIN, http_port=free_port(), tls_port=free_port(),
+                       workers="1")
+    first = NginxProcess(cfg.prefix)
+    first.apply(render([], [], cfg), {})
+    orphan = first.proc
+    assert orphan is not None
+    second = NginxProcess(cfg.prefix)  # the router was killed: a new one starts on the same folder
+    try:
+        second.apply(render([], [], cfg), {})
+        assert orphan.wait(10) == 0  # the leftover was asked to quit, and did
+        assert requests.get(f"http://127.0.0.1:{cfg.http_port}/healthz", timeout=5).text.strip() == "ok"
+    finally:
+        second.stop()
