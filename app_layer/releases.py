@@ -108,8 +108,9 @@ def parse_procfile(raw: Any, field: str = "procfile") -> dict[str, str]:
 
 
 def default_structure(build: Build) -> dict[str, int]:
-    """Deis's default scale for the first build: ``web=1`` when there is a web process, else ``cmd=1``."""
-    if build.sha and "web" in build.procfile:
+    """The first build's formation: ``web=1`` when the Procfile has a web process (or a buildpack build
+    without a Procfile, whose buildpack supplies one); otherwise the image's own command, ``cmd=1``."""
+    if "web" in build.procfile:
         return {"web": 1}
     if not build.procfile and build.sha and not build.dockerfile:
         return {"web": 1}

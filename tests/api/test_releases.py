@@ -60,6 +60,9 @@ def test_default_scale_on_first_build_only(owner):
     pulled = owner.create_app()
     deploy(owner, pulled, sha="")  # an image deploy without a Procfile runs the image's command
     assert owner.get(f"/v1/apps/{pulled}").json["structure"] == {"cmd": 1}
+    pulled_web = owner.create_app()
+    deploy(owner, pulled_web, sha="", procfile={"web": "serve"})  # an image deploy with a web process
+    assert owner.get(f"/v1/apps/{pulled_web}").json["structure"] == {"web": 1}
 
 
 def test_scale_and_containers(platform, owner):
