@@ -142,6 +142,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3, help="alternating direct/router rounds (medians)")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--no-access-log", action="store_true", help="run the router without its access log")
     args = parser.parse_args()
 
     ensure_dockerd()
@@ -169,8 +170,10 @@ def main() -> int:
     try:
         for verb in ("publisher", "router"):
             log = (tmp / f"{verb}.log").open("w")
-            children.append(subprocess.Popen([sys.executable, "-m", "app_layer.cli.main", verb], env=env, cwd=ROOT,
-                                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+            extra = ["--no-access-log"] if verb == "router" and args.no_access_log else []
+            argv = [sys.executable, "-m", "app_layer.cli.main", verb, *extra]
+            children.append(subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                             start_new_session=True))
         wait(lambda: get(f"{router_url}/healthz", "127.0.0.1") == 200, 60, "the router")
 
         app = owner.create_app(f"b{run}-web")

@@ -60,7 +60,9 @@ def publisher(interval: float) -> None:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="address the router listens on")
 @click.option("--controller", default=None, help="host:port of the controller (default: 127.0.0.1:APP_LAYER_API_PORT)")
-def router(host: str, controller: str | None) -> None:
+@click.option("--access-log/--no-access-log", default=True, show_default=True,
+              help="log every request to <data dir>/router/logs/access.log")
+def router(host: str, controller: str | None, access_log: bool) -> None:
     """Run nginx fed by the route registry on APP_LAYER_ROUTER_PORT and APP_LAYER_ROUTER_TLS_PORT."""
     import threading
 
@@ -71,7 +73,7 @@ def router(host: str, controller: str | None) -> None:
     logging.basicConfig(level=logging.INFO, format="router: %(message)s")
     settings = _settings()
     try:
-        cfg = config_from_settings(settings, host)
+        cfg = config_from_settings(settings, host, access_log=access_log)
     except OSError as exc:
         raise click.UsageError(f"APP_LAYER_ROUTER_CERT, APP_LAYER_ROUTER_KEY: cannot read {exc.filename}") from None
     db = Database(settings.database_url)

@@ -57,6 +57,7 @@ class RouterConfig:
     body_size: str = "100m"
     platform_cert: Cert | None = None  # for *.<domain>, from the operator
     workers: str = "auto"
+    access_log: bool = True            # one line per request in <prefix>/logs/access.log
     user: str = field(default_factory=lambda: pwd.getpwuid(os.geteuid()).pw_name)
 
     @property
@@ -127,10 +128,13 @@ def render(domains: list[tuple[str, str]], certs: list[Cert], cfg: RouterConfig)
                                    default=cfg.platform_cert is None and not servers[1:]))
     modules = "\n".join(f"load_module {m};" for m in MODULES)
     p = cfg.prefix
+    access_log = (f"access_log {p / 'logs' / 'access.log'} combined buffer=64k flush=1s;" if cfg.access_log
+                  else "access_log off;")
     return f"""# rendered by app_layer/routing/nginx.py: do not edit, it is replaced on every change
 {modules}
 user {cfg.user};
 worker_processes {cfg.workers};
+pcre_jit on;
 pid {p / 'nginx.pid'};
 error_log {p / 'logs' / 'error.log'} warn;
 
@@ -139,7 +143,7 @@ events {{
 }}
 
 http {{
-    access_log {p / 'logs' / 'access.log'} combined buffer=64k flush=1s;
+    {access_log}
     client_body_temp_path {p / 'temp' / 'body'};
     proxy_temp_path {p / 'temp' / 'proxy'};
     fastcgi_temp_path {p / 'temp' / 'fastcgi'};

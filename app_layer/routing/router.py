@@ -70,7 +70,8 @@ def read_sources(db: Database) -> tuple[list[tuple[str, str]], list[Cert]]:
     return domains, certs
 
 
-def config_from_settings(settings: Settings, listen: str, prefix: Path | None = None) -> RouterConfig:
+def config_from_settings(settings: Settings, listen: str, prefix: Path | None = None,
+                         access_log: bool = True) -> RouterConfig:
     platform_cert = None
     if settings.router_cert:
         platform_cert = Cert(f"*.{settings.domain}", Path(settings.router_cert).read_text(),
@@ -78,7 +79,7 @@ def config_from_settings(settings: Settings, listen: str, prefix: Path | None = 
     return RouterConfig(prefix=prefix or settings.data_dir / "router", domain=settings.domain, listen=listen,
                         http_port=settings.router_port, tls_port=settings.router_tls_port,
                         timeout=settings.router_timeout, body_size=settings.router_body_size,
-                        platform_cert=platform_cert)
+                        platform_cert=platform_cert, access_log=access_log)
 
 
 class Router:

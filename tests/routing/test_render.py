@@ -44,3 +44,9 @@ def test_endpoint_table() -> None:
     routes = [Route("shop", "web", 2, "10.0.0.2", 5002, 3), Route("shop", "web", 1, "10.0.0.1", 5001, 3)]
     assert endpoint_table(routes, "127.0.0.1:8000") == (
         "app-layer 127.0.0.1:8000\nshop 10.0.0.1:5001 10.0.0.2:5002\n")
+
+
+def test_access_log_can_be_turned_off() -> None:
+    assert "access_log /srv/router/logs/access.log" in render([], [], CFG)
+    quiet = RouterConfig(prefix=Path("/srv/router"), domain="example.test", user="www", access_log=False)
+    assert "access_log off;" in render([], [], quiet)
