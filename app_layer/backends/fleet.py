@@ -49,7 +49,7 @@ from app_layer.backends.base import Backend, Capability, Process, ReleaseSpec
 from app_layer.backends.base import State as S
 from app_layer.backends.plan import ONE_OFF, Observed, plan
 from app_layer.errors import RolloutFailed, Unavailable
-from app_layer.settings import Settings
+from app_layer.settings import Settings, SettingsError
 
 PREFIX = "/fleet/v1"
 DEFAULT_DOCKER = "unix:///var/run/docker.sock"
@@ -78,8 +78,8 @@ class FleetClient:
 
     def __init__(self, endpoint: str, timeout: float = 10.0):
         url = urlsplit(endpoint)
-        if url.scheme not in ("unix", "http"):
-            raise ValueError(f"FLEET_ENDPOINT: must be unix:///path or http://host:port, not {endpoint!r}")
+        if url.scheme not in ("unix", "http") or not (url.path if url.scheme == "unix" else url.hostname):
+            raise SettingsError(f"FLEET_ENDPOINT: must be unix:///path or http://host:port, not {endpoint!r}")
         self.endpoint, self.url, self.timeout = endpoint, url, timeout
 
     def _connection(self) -> http.client.HTTPConnection:
@@ -100,7 +100,11 @@ class FleetClient:
             raise Unavailable(f"fleet at {self.endpoint} cannot be reached; try again when it is back.") from None
         finally:
             conn.close()
-        data = json.loads(raw) if raw else None
+        try:
+            data = json.loads(raw) if raw else None
+        except ValueError:
+            raise Unavailable(f"fleet at {self.endpoint} answered {response.status} with a body that is not "
+                              "JSON; is FLEET_ENDPOINT fleet's API?") from None
         message = ((data or {}).get("error") or {}).get("message", "") if isinstance(data, dict) else ""
         if response.status >= 500:
             raise Unavailable(f"fleet at {self.endpoint} failed ({response.status}): {message or 'no message'}")
@@ -246,32 +250,38 @@ class FleetBackend(Backend):
             self._delete(dead.id)
         self._await_gone([o.id for o in decision.clear], deadline)
         started: list[str] = []
-        if decision.start:
-            # the machines the release may run on: spreading over more would leave units unschedulable
-            machines = len([m for m in self.machines().values()
-                            if all((m.get("metadata") or {}).get(k) == v for k, v in release.tags.items())])
-            try:
-                for ptype, num in decision.start:
-                    name = units.unit_name(release, ptype, num)
-                    options = units.unit_options(release, ptype, num, publish_ip=self.publish_ip,
-                                                 machines=machines, stop_grace=self.stop_grace)
-                    started.append(name)
-                    self.client.request("PUT", f"/units/{name}", {"desiredState": "launched", "options": options})
-                failure = self._await_running(started, deadline, timeout)
-            except FleetError as exc:
-                failure = exc.detail
-            except Unavailable:
-                self._quietly_delete(started)
-                raise
-            if failure:
-                self._quietly_delete(started)
-                raise RolloutFailed(f"v{release.version} of {release.app}: {failure}")
+        try:
+            if decision.start:
+                self._create(release, decision.start, started)
+            # units kept from an interrupted rollout may still be starting: they must run before old ones go
+            waiting = started + [o.id for o in decision.keep if current[o.id].state is not S.UP]
+            failure = self._await_running(waiting, deadline, timeout) if waiting else ""
+        except FleetError as exc:
+            failure = exc.detail
+        except Unavailable:
+            self._quietly_delete(started)
+            raise
+        if failure:
+            self._quietly_delete(started)
+            raise RolloutFailed(f"v{release.version} of {release.app}: {failure}")
         for old in decision.retire:
             self._delete(old.id)
         # fleet forgets a deleted unit at once, but its machine stops it (ExecStop) afterwards: wait for
         # that, so that when deploy returns only the formation runs (bounded: a lost machine never reports)
         self._await_gone([o.id for o in decision.retire], max(deadline, time.monotonic() + self.destroy_wait))
         self._forget([o.id for o in decision.retire + decision.clear])
+
+    def _create(self, release: ReleaseSpec, slots: list[tuple[str, int]], started: list[str]) -> None:
+        """PUT one launched unit per slot; ``started`` collects the names as they are sent."""
+        # the machines the release may run on: spreading over more would leave units unschedulable
+        machines = len([m for m in self.machines().values()
+                        if all((m.get("metadata") or {}).get(k) == v for k, v in release.tags.items())])
+        for ptype, num in slots:
+            name = units.unit_name(release, ptype, num)
+            options = units.unit_options(release, ptype, num, publish_ip=self.publish_ip, machines=machines,
+                                         stop_grace=self.stop_grace)
+            started.append(name)
+            self.client.request("PUT", f"/units/{name}", {"desiredState": "launched", "options": options})
 
     def _await_running(self, names: list[str], deadline: float, timeout: float) -> str:
         """Wait until every unit in ``names`` runs; '' or why not."""

@@ -119,8 +119,8 @@ class FleetEmulator(Cluster):
     """fleetd's API v1 in front of a ``Cluster``; serve it with ``serve_tcp`` / ``serve_unix``."""
 
     def __init__(self, *, token_limit: int = 100, auto: bool = True, runner: Runner | None = None,
-                 tick: float = 0.05, unload_delay: float = 0.1, restart_delay: float = 0.5,
-                 version: str = "v1.0.0"):
+                 tick: float = 0.05, unload_delay: float = 0.1, restart_delay: float = 0.1,
+                 start_limit: int = 5, version: str = "v1.0.0"):
         self.token_limit = token_limit
         self.server = f"fleetd/{version}"
         self.available = True
@@ -130,7 +130,7 @@ class FleetEmulator(Cluster):
         self._discovery = discovery_bytes()
         self._servers: list[socketserver.BaseServer] = []
         super().__init__(auto=auto, runner=runner, tick=tick, unload_delay=unload_delay,
-                         restart_delay=restart_delay)
+                         restart_delay=restart_delay, start_limit=start_limit)
 
     # -- HTTP -----------------------------------------------------------------------------------
 

@@ -5,8 +5,9 @@ The engine places each unit on the least loaded eligible machine (ties by machin
 ``MachineID``, ``MachineOf``, ``MachineMetadata`` (pairs on one line ANDed, repeated keys ORed),
 ``Conflicts`` (from either side) and ``Global``. The agents report what systemd would: ``loaded`` /
 ``activating`` / ``start-pre`` while ExecStartPre runs, ``active`` / ``running`` (and a heartbeat, so
-the unit's currentState is ``launched``), ``failed`` (restarted after ``restart_delay`` with
-``Restart=on-failure``), ``deactivating`` until ExecStop finishes; a deleted unit's state goes
+the unit's currentState is ``launched``), ``activating`` / ``auto-restart`` after a crash with
+``Restart=on-failure`` (restarted after ``restart_delay``), ``failed`` once ``start_limit`` starts in a
+row have failed (systemd's StartLimitBurst), ``deactivating`` until ExecStop finishes; a deleted unit's state goes
 ``unload_delay`` after it stopped, as fleet's agents unload units asynchronously. With ``auto`` off
 nothing moves by itself: a test drives the registry by hand (``schedule``, ``report_state``,
 ``heartbeat``), as fleet's recording did.
@@ -85,15 +86,18 @@ class _Slot:
     handle: Handle
     hash: str
     restart_at: float | None = None
+    failures: int = 0       # failed starts in a row (systemd's start limit)
+    done: bool = False      # exited for good: no more restarts
 
 
 class Cluster:
     """fleet's registry, engine and agents. Every field is guarded by ``lock``."""
 
     def __init__(self, *, auto: bool = True, runner: Runner | None = None, tick: float = 0.05,
-                 unload_delay: float = 0.1, restart_delay: float = 0.5):
+                 unload_delay: float = 0.1, restart_delay: float = 0.1, start_limit: int = 5):
         self.runner = runner or FakeRunner()
         self.tick, self.unload_delay, self.restart_delay = tick, unload_delay, restart_delay
+        self.start_limit = start_limit
         self.machines: dict[str, Machine] = {}
         self.units: dict[str, Unit] = {}
         self.states: dict[tuple[str, str], UnitState] = {}
@@ -279,6 +283,8 @@ class Cluster:
         if slot is None:
             handle = self.runner.start(unit.name, self.machines[key[1]], unit.options)
             self._slots[key] = slot = _Slot(handle, unit.hash)
+        if slot.done:
+            return
         if slot.restart_at is not None:
             if now < slot.restart_at:
                 return
@@ -286,6 +292,7 @@ class Cluster:
             slot.restart_at = None
         status, code = slot.handle.status()
         if status == "running":
+            slot.failures = 0
             self.states[key] = UnitState("loaded", "active", "running", unit.hash)
             self.heartbeats[unit.name] = key[1]
             return
@@ -295,7 +302,12 @@ class Cluster:
         self._lose_heartbeat(key)
         if code == 0:
             self.states[key] = UnitState("loaded", "inactive", "dead", unit.hash)
+            slot.done = True
             return
-        self.states[key] = UnitState("loaded", "failed", "failed", unit.hash)
-        if "on-failure" in option_values(unit.options, "Service", "Restart"):
+        slot.failures += 1
+        if "on-failure" in option_values(unit.options, "Service", "Restart") and slot.failures < self.start_limit:
+            self.states[key] = UnitState("loaded", "activating", "auto-restart", unit.hash)
             slot.restart_at = now + self.restart_delay
+        else:   # no restart, or systemd's start limit hit: the unit stays failed
+            self.states[key] = UnitState("loaded", "failed", "failed", unit.hash)
+            slot.done = True

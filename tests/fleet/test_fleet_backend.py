@@ -12,10 +12,11 @@ from urllib.parse import urlsplit
 import pytest
 
 from app_layer.backends import create
+from app_layer.backends import fleet_units as units
 from app_layer.backends.base import Capability, ReleaseSpec, State
-from app_layer.backends.fleet import FleetBackend
+from app_layer.backends.fleet import FleetBackend, FleetClient
 from app_layer.errors import RolloutFailed, Unavailable
-from app_layer.settings import Settings
+from app_layer.settings import Settings, SettingsError
 from tests.conftest import unique
 from tests.fixtures.fleet import FleetCluster
 
@@ -127,6 +128,26 @@ def test_a_unit_that_never_starts_fails_the_rollout_at_the_deadline(fleet: Fleet
     assert [(p.version, p.state) for p in backend.processes(app)] == [(1, State.UP), (1, State.UP)]
 
 
+def test_units_left_starting_by_an_interrupted_rollout_must_run_before_old_ones_go(
+        fleet: FleetCluster, backend: FleetBackend) -> None:
+    app = unique("resume")
+    backend.deploy(spec(app, 1), {"web": 1}, timeout=10)
+    fleet.fake.hang.add(f"{app}_v2.web.1.service")
+    with pytest.raises(RolloutFailed):
+        backend.deploy(spec(app, 2), {"web": 1}, timeout=0.5)
+    # as if the controller had died after creating v2's unit: it is there, still starting
+    options = units.unit_options(spec(app, 2), "web", 1)
+    FleetClient(fleet.socket).request("PUT", f"/units/{app}_v2.web.1.service",
+                                      {"desiredState": "launched", "options": options})
+    with pytest.raises(RolloutFailed, match="activating/start-pre"):
+        backend.deploy(spec(app, 2), {"web": 1}, timeout=1)
+    assert f"{app}_v1.web.1.service" in units_of(fleet, app)   # the old one still serves
+    fleet.fake.hang.clear()
+    fleet.emulator.crash(f"{app}_v2.web.1.service")   # systemd restarts it (auto-restart); now it starts
+    backend.deploy(spec(app, 2), {"web": 1}, timeout=10)
+    assert list(units_of(fleet, app)) == [f"{app}_v2.web.1.service"]
+
+
 def test_a_failing_unit_fails_the_rollout_without_waiting_for_the_deadline(fleet: FleetCluster,
                                                                            backend: FleetBackend) -> None:
     app = unique("crash")
@@ -138,14 +159,15 @@ def test_a_failing_unit_fails_the_rollout_without_waiting_for_the_deadline(fleet
 
 def test_a_crashed_unit_is_replaced_by_deploying_again(fleet: FleetCluster, backend: FleetBackend) -> None:
     app = unique("replace")
-    fleet.emulator.restart_delay = 600   # systemd would restart it later: the reconciler is quicker
     backend.deploy(spec(app, 1), {"web": 2}, timeout=10)
     name = f"{app}_v1.web.2.service"
-    fleet.emulator.crash(name)
+    fleet.fake.fail.add(name)
+    fleet.emulator.crash(name)   # it dies, and every restart fails until systemd gives up
     until = time.monotonic() + 10
     while next(p for p in backend.processes(app) if p.num == 2).state is not State.CRASHED:
         assert time.monotonic() < until, "the crash was never reported"
         time.sleep(0.05)
+    fleet.fake.fail.discard(name)
     starts = len(fleet.fake.started)
     backend.deploy(spec(app, 1), {"web": 2}, timeout=10)   # what the reconciler's converge does
     assert [(p.num, p.state) for p in backend.processes(app)] == [(1, State.UP), (2, State.UP)]
@@ -228,6 +250,12 @@ def test_works_over_tcp_and_from_settings(fleet: FleetCluster, tmp_path) -> None
     backend.deploy(spec(app, 1), {"web": 1}, timeout=10)
     assert [p.state for p in backend.processes(app)] == [State.UP]
     backend.destroy(app)
+
+
+def test_a_bad_endpoint_is_a_settings_error() -> None:
+    for endpoint in ("ftp://host", "unix://", "http://", "/var/run/fleet.sock"):
+        with pytest.raises(SettingsError, match="FLEET_ENDPOINT: must be unix:///path or http://host:port"):
+            FleetBackend(endpoint)
 
 
 def test_an_unreachable_fleet_is_unavailable(fleet: FleetCluster, tmp_path) -> None:  # type: ignore[no-untyped-def]
