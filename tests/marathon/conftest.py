@@ -11,6 +11,7 @@ from tests.backends.conftest import Harness
 from tests.conftest import unique
 from tests.emulators.marathon import Emulator
 from tests.fixtures.marathon import backend_for
+from tests.routing.conftest import backend, make_router, routed  # noqa: F401 - the router fixtures, reused
 
 GOOD, BAD = "registry.test/shop:good", "registry.test/shop:bad"
 
@@ -21,8 +22,8 @@ def spec(version: int, image: str = GOOD, app: str = "shop", **env: str) -> Rele
                        healthcheck=HealthCheck(url="/health"))
 
 
-def up(backend: MarathonBackend, app: str = "shop") -> dict[tuple[str, int], Process]:
-    return {(p.type, p.num): p for p in backend.processes(app) if p.state is State.UP}
+def up(marathon_backend: MarathonBackend, app: str = "shop") -> dict[tuple[str, int], Process]:
+    return {(p.type, p.num): p for p in marathon_backend.processes(app) if p.state is State.UP}
 
 
 def task_ids(emulator: Emulator, app_id: str) -> set[str]:

@@ -19,10 +19,13 @@ from tests.emulators.marathon import Emulator
 from tests.marathon.conftest import BAD
 
 
-def marathon_platform(tmp_path: Path, emulator: Emulator) -> Platform:
+def marathon_platform(tmp_path: Path, emulator: Emulator, deploy_timeout: float = 4) -> Platform:
+    """A platform on the emulator; real containers need a longer deadline than simulated tasks (several
+    are started, probed and stopped with a grace period on a busy shared dockerd)."""
     settings = Settings.from_env({
         "APP_LAYER_DATA_DIR": str(tmp_path / "data"), "APP_LAYER_SCHEDULER": "marathon",
-        "MARATHON_URL": ",".join(emulator.urls), "APP_LAYER_DEPLOY_TIMEOUT": "4", "APP_LAYER_STOP_GRACE": "1",
+        "MARATHON_URL": ",".join(emulator.urls), "APP_LAYER_DEPLOY_TIMEOUT": str(deploy_timeout),
+        "APP_LAYER_STOP_GRACE": "1",
         "APP_LAYER_DOMAIN": "example.test"})
     plat = Platform.build(settings)
     plat.db.create_all()
@@ -85,7 +88,7 @@ def test_scale_and_run_through_the_api(simulated: tuple[Platform, Account], mara
 @pytest.mark.slow
 def test_end_to_end_api_marathon_containers_http(tmp_path: Path, marathon_docker: Emulator,
                                                  docker_images) -> None:  # type: ignore[no-untyped-def]
-    plat = marathon_platform(tmp_path, marathon_docker)
+    plat = marathon_platform(tmp_path, marathon_docker, deploy_timeout=8)
     try:
         user = register(create_app(plat).test_client(), "dev")
         app = user.create_app(docker_images.app_name("mara"))
