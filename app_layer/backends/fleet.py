@@ -7,10 +7,11 @@ units are decided in ``fleet_units`` (pure); this module speaks fleet API v1 and
 * ``deploy`` plans as every backend does (``plan.plan``): units of the new release are created
   with ``desiredState: launched`` (fleet schedules them; ``Conflicts`` spread the processes
   of one type over the machines, see ``fleet_units``), then ``/fleet/v1/state`` is polled until
-  each is ``active``/``running`` on its machine; only then are the old units deleted (a rolling
-  deploy). A unit that fails, or is not running when ``timeout`` runs out, fails the rollout
-  (``RolloutFailed``): the units this deploy created are deleted and the old ones were never
-  touched. Scaling keeps running units and adds or deletes only the difference.
+  each is ``active``/``running`` on its machine; only then are the old units deleted, and deploy
+  returns once their machines have stopped them (a rolling deploy). A unit that fails, or is not
+  running when ``timeout`` runs out, fails the rollout (``RolloutFailed``): the units this deploy
+  created are deleted and the old ones were never touched. Scaling keeps running units and adds or
+  deletes only the difference.
 * fleet knows processes only as systemd units: it has no health checks. ``Process.healthy`` is
   therefore ``None`` (not checked): the route publisher checks health itself before it registers a
   route, as Deis's publisher did.
@@ -18,8 +19,9 @@ units are decided in ``fleet_units`` (pure); this module speaks fleet API v1 and
   ephemeral host port; the backend asks the Docker Engine of the unit's machine for it
   (``docker_url``: ``DOCKER_HOST``, where ``{ip}`` stands for the machine's ``primaryIP``, e.g.
   ``tcp://{ip}:2375`` on a private cluster network; the local socket when every machine is this
-  host). Processes are reachable at the machine's ``primaryIP`` (or at ``publish_ip`` when the port
-  is published on one address only, as on a one-host cluster).
+  host). Processes are reachable at the machine's ``primaryIP``, or at ``publish_ip`` when the port
+  is published on one address only: ``127.0.0.1`` when ``DOCKER_HOST`` is a unix socket (every
+  machine is this host). ``Process.state`` comes from systemd's ACTIVE/SUB states in ``/state``.
 * ``restart`` stops and starts matching units one at a time (desiredState ``loaded``, then
   ``launched``); ``destroy`` deletes every unit of the app and waits (briefly) for their states to go.
 * No one-off ``run`` and no ``logs``: fleet offers neither (Deis reached into machines over SSH for

@@ -23,7 +23,8 @@ ephemeral host port, bound to ``publish_ip`` (``127.0.0.1`` when every machine i
 interfaces on a real cluster, so the router reaches ``<machine primaryIP>:<host port>``).
 
 Spreading: processes of one type of one release are numbered 1..n and cut into groups of as many
-as the cluster has machines (``machines``); each unit lists the other members of its group in
+as there are machines the release may run on (``machines``: the backend counts those whose metadata
+match the release's tags); each unit lists the other members of its group in
 ``[X-Fleet] Conflicts=`` (one line each, exact names; fleet enforces a conflict from either side),
 so a group never shares a machine, and more processes than machines still all find a place (two
 per machine, then three ...). A unit's group depends only on its number and the machine count, so
