@@ -88,6 +88,12 @@ class MarathonBackend(Backend):
                 self._watcher = EventWatcher(self.api)
             return self._watcher
 
+    def subscribe(self, wake: threading.Event) -> None:
+        """Set ``wake`` whenever Marathon reports a change (a task's status or health, a deployment's
+        end), so a loop such as the publisher's can re-read ``processes`` at once instead of at its
+        next poll. Starts the event stream."""
+        self.watcher.subscribe(wake)
+
     def close(self) -> None:
         with self._lock:
             if self._watcher is not None:

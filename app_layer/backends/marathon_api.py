@@ -19,6 +19,7 @@ import collections.abc
 import json
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -42,6 +43,7 @@ from app_layer.errors import Unavailable  # noqa: E402
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+KEEP_FINISHED = 1000   # outcomes of recent deployments kept for the deploys that follow them
 
 #: the events a deploy wakes up on (everything else is noise for us)
 WATCHED_EVENTS = ("deployment_success", "deployment_failed", "deployment_step_success", "deployment_info",
@@ -201,7 +203,8 @@ class EventWatcher:
         self.retry = retry
         self.generation = 0
         self.connects = 0
-        self.finished: dict[str, str] = {}    # deployment id -> "" (success) or the failure reason
+        self.finished: OrderedDict[str, str] = OrderedDict()   # deployment id -> "" or why it failed (recent)
+        self._listeners: list[threading.Event] = []
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="marathon-events", daemon=True)
@@ -227,8 +230,18 @@ class EventWatcher:
                 self.finished[str(event.get("id"))] = ""
             elif kind == "deployment_failed":
                 self.finished[str(event.get("id"))] = str(event.get("reason") or "the deployment was cancelled")
+            while len(self.finished) > KEEP_FINISHED:
+                self.finished.popitem(last=False)
             self.generation += 1
             self._cond.notify_all()
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener.set()
+
+    def subscribe(self, wake: threading.Event) -> None:
+        """Set ``wake`` on every event (task status, health, deployments): the publisher's early wake-up."""
+        with self._cond:
+            self._listeners.append(wake)
 
     def wait(self, generation: int, timeout: float) -> int:
         """Block until an event newer than ``generation`` arrives or ``timeout`` passes; the new generation."""

@@ -251,3 +251,17 @@ def test_the_backend_does_not_contact_marathon_until_used() -> None:
     backend.close()
     with pytest.raises(Unavailable):
         MarathonBackend(("http://127.0.0.1:9",), api_timeout=1).processes()
+
+
+def test_subscribers_are_woken_by_task_changes(marathon: Emulator, marathon_backend: MarathonBackend) -> None:
+    marathon_backend.deploy(spec(1), {"web": 1}, timeout=10)
+    wake = threading.Event()
+    marathon_backend.subscribe(wake)
+    wake.clear()
+    [task] = task_ids(marathon, "/shop/web")
+    marathon.cluster.runner.kill_delay = 5.0        # it stays TASK_KILLING while we look
+    with marathon.cluster._lock:
+        marathon.cluster._kill(marathon.cluster.tasks[task])   # TASK_KILLING: routes must go at once
+    assert wake.wait(5)
+    proc = next(p for p in marathon_backend.processes("shop") if p.backend_id == task)
+    assert proc.state is State.DOWN and not proc.routable
