@@ -70,6 +70,7 @@ class _Step:
     replicas: int
     done: bool = False
     failure: str = ""
+    restored: bool = False   # back on the spec it had before (the swarm's rollback, or ours)
 
 
 class SwarmBackend(Backend):
@@ -166,6 +167,7 @@ class SwarmBackend(Backend):
             failure = self._await(api, release, steps, deadline, timeout)
             if failure:
                 self._undo(api, steps)
+                self._await_restored(api, release, steps, time.monotonic() + max(30.0, timeout))
                 raise RolloutFailed(f"v{release.version} of {release.app}: {failure}")
             for ptype, service in current.items():
                 if ptype not in wanted:
@@ -203,9 +205,6 @@ class SwarmBackend(Backend):
                 return ""
             if time.monotonic() >= deadline:
                 slow = [s.ptype for s in steps if not s.done and not s.failure]
-                for step in steps:
-                    if step.kind == "update" and not step.done:
-                        self._roll_back(api, step)
                 return "; ".join([f"{s.ptype}: {s.failure}" for s in failed]
                                  + [f"{', '.join(slow)} not healthy within {timeout:g}s"])
             time.sleep(POLL)
@@ -217,6 +216,7 @@ class SwarmBackend(Backend):
         if step.kind == "update" and status.get("State") in ROLLED_BACK:
             if status["State"] in ("rollback_completed", "rollback_paused", "paused"):
                 step.failure = _rollback_reason(status, tasks, release.version, check_text(release, step.ptype))
+                step.restored = status["State"] == "rollback_completed"
             return
         if step.kind == "update" and status.get("State") == "updating":
             return
@@ -237,16 +237,35 @@ class SwarmBackend(Backend):
         service = _quietly(lambda: api.inspect_service(step.service_id))
         if not service or not service.get("PreviousSpec"):
             return
+        if ((service.get("UpdateStatus") or {}).get("State") or "").startswith("rollback"):
+            return  # the swarm is already rolling it back
         _quietly(lambda: api.update_service(step.service_id, service["Version"]["Index"],
                                             **specs.create_arguments(service["PreviousSpec"])))
 
     def _undo(self, api: docker.APIClient, steps: list[_Step]) -> None:
-        """After a failure: remove the services this deploy created, restore the ones it changed."""
+        """After a failure: remove the services this deploy created, restore the ones it changed
+        (those the swarm has not rolled back itself: timed out, or updated fine beside a failed one)."""
         for step in steps:
             if step.kind == "create":
                 _quietly(lambda s=step: api.remove_service(s.service_id))
-            elif step.kind == "update" and not step.failure:
+            elif step.kind == "update" and not step.restored:
                 self._roll_back(api, step)
+
+    def _await_restored(self, api: docker.APIClient, release: ReleaseSpec, steps: list[_Step],
+                        until: float) -> None:
+        """Wait (until ``until`` at most) for the services we put back to run no task of ``release``,
+        so that what serves after a failed deploy is what served before it."""
+        pending = [s for s in steps if s.kind == "update" and not s.restored]
+        while pending and time.monotonic() < until:
+            ready = {n["ID"] for n in api.nodes() if (n.get("Status") or {}).get("State") == "ready"}
+            for step in list(pending):
+                status = (api.inspect_service(step.service_id).get("UpdateStatus") or {}).get("State")
+                tasks = [t for t in api.tasks(filters={"service": step.service_id}) if t.get("NodeID") in ready]
+                if status != "updating" and not any(_version(t) == release.version and t["Status"]["State"] in
+                                                    ("running", "starting", "preparing", "ready") for t in tasks):
+                    pending.remove(step)
+            if pending:
+                time.sleep(POLL)
 
     def destroy(self, app: str) -> None:
         with self._engine() as api:
@@ -268,7 +287,21 @@ class SwarmBackend(Backend):
                 template["ForceUpdate"] = int(template.get("ForceUpdate") or 0) + 1
                 spec["TaskTemplate"] = template
                 api.update_service(service["ID"], service["Version"]["Index"], **specs.create_arguments(spec))
+                self._await_update(api, service["ID"], time.monotonic() + self.api_timeout * 4)
         return [p for p in self.processes(app) if process_type in (None, p.type) and num in (None, p.num)]
+
+    def _await_update(self, api: docker.APIClient, service_id: str, until: float) -> None:
+        """Wait for an update to finish: the swarm says so, and no task told to stop still runs."""
+        while time.monotonic() < until:
+            state = (api.inspect_service(service_id).get("UpdateStatus") or {}).get("State")
+            if state in ROLLED_BACK:
+                raise RolloutFailed(f"the swarm rolled the restart of {service_id} back")
+            stopping = [t for t in api.tasks(filters={"service": service_id})
+                        if t.get("DesiredState") != "running" and t["Status"]["State"] == "running"]
+            if state == "completed" and not stopping:
+                return
+            time.sleep(POLL)
+        raise Unavailable(f"the restart of {service_id} did not finish in time; the swarm goes on with it")
 
     def run(self, release: ReleaseSpec, command: str, timeout: float) -> tuple[int, str]:
         name = specs.service_name(release.app, f"run-{uuid.uuid4().hex[:8]}")

@@ -10,7 +10,7 @@ Choices, and why (see ``../shared/notes/swarm-on-one-machine.md``):
   share a node, so ``start-first`` updates never wait for a free port. The router reaches each task
   at its node's address and the port the swarm picked (``Task.Status.PortStatus``).
 * Health: the container's own health check (``HEALTHCHECK_URL`` by ``wget`` or ``curl`` inside the
-  image, else a TCP connect to ``PORT``), with a sparse interval: every check is an exec on a node.
+  image, else a TCP connect to ``PORT`` by ``nc`` or bash), with a sparse interval: every check is an exec on a node.
   A swarm task only becomes ``running`` once its check passes, and a task that turns unhealthy is
   replaced, so task state *is* health for the router.
 * Updates start new tasks first (``Parallelism`` = a quarter of the replicas, at least one), watch
@@ -89,8 +89,10 @@ def healthcheck(release: ReleaseSpec, ptype: str, timing: Timing) -> dict[str, A
         url = shlex.quote(f"http://127.0.0.1:{port}{path}")
         test = f"wget -q -O /dev/null {url} || curl -fsS -o /dev/null {url} || exit 1"
     else:
-        test = (f"nc -z 127.0.0.1 {port} 2>/dev/null || bash -c ': </dev/tcp/127.0.0.1/{port}' 2>/dev/null"
-                f" || exit 1")
+        # ``nc -z`` (netcat-openbsd), a plain ``nc`` connect (busybox has no -z; it returns when the
+        # process closes the idle connection, else the check's timeout fails it), or bash's /dev/tcp
+        test = (f"nc -z 127.0.0.1 {port} 2>/dev/null || nc 127.0.0.1 {port} </dev/null >/dev/null 2>&1"
+                f" || bash -c ': </dev/tcp/127.0.0.1/{port}' 2>/dev/null || exit 1")
     timeout = max(release.healthcheck.timeout, 1.0)
     return {"Test": ["CMD-SHELL", test], "Interval": int(timing.health_interval * NS),
             "Timeout": int(timeout * NS), "Retries": timing.health_retries,
