@@ -42,6 +42,8 @@ def running(session: Session, app: App) -> Release | None:
 
 
 def get(session: Session, app: App, version: int) -> Release:
+    if version > 2**31 - 1:  # no such release; PostgreSQL would refuse the comparison
+        raise NotFound(f"Release v{version} not found.")
     release = session.scalar(select(Release).where(Release.app_uuid == app.uuid, Release.version == version))
     if release is None:
         raise NotFound(f"Release v{version} not found.")

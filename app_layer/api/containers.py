@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
-from sqlalchemy import select
+from sqlalchemy import false, select
 
 from app_layer import apps
 from app_layer.api import serializers
@@ -13,14 +13,15 @@ from app_layer.models import Container
 
 bp = Blueprint("containers", __name__)
 TYPE = "<process_type>"
+MAX_INT = 2**31 - 1
 
 
 def _query(app_uuid: str, process_type: str | None = None, num: int | None = None):  # type: ignore[no-untyped-def]
     query = select(Container).where(Container.app_uuid == app_uuid, Container.type != "run")
     if process_type is not None:
         query = query.where(Container.type == process_type)
-    if num is not None:
-        query = query.where(Container.num == num)
+    if num is not None:  # beyond a 32-bit integer no process exists (and PostgreSQL would refuse the query)
+        query = query.where(Container.num == num) if num <= MAX_INT else query.where(false())
     return query.order_by(Container.type, Container.num, Container.version)
 
 

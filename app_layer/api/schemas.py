@@ -7,14 +7,34 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 USERNAME = validate.Regexp(r"^[\w.@+-]+$", error="Usernames may contain only letters, digits and @/./+/-/_.")
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 class Base(Schema):
     class Meta:
         unknown = EXCLUDE
+
+    @pre_load
+    def _no_nul(self, data: Any, **kwargs: Any) -> Any:
+        """NUL characters are refused everywhere (PostgreSQL cannot store them in text)."""
+        if isinstance(data, dict):
+            errors = {str(k): ["NUL characters are not allowed."] for k, v in data.items()
+                      if k in self.fields and _has_nul(v)}
+            if errors:
+                raise ValidationError(errors)
+        return data
 
 
 class JSONObjectOrString(fields.Field):
@@ -98,7 +118,8 @@ class WholeNumber(fields.Integer):
 
 
 class Rollback(Base):
-    version = WholeNumber(load_default=None, strict=False, allow_none=True)
+    version = WholeNumber(load_default=None, strict=False, allow_none=True,
+                          validate=validate.Range(max=2**31 - 1, error="Must be at most {max}."))
 
 
 class Run(Base):

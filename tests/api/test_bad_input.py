@@ -140,3 +140,22 @@ def test_bodies_that_are_not_json_objects(owner, raw, content_type):
 def test_oversized_body_is_413(owner):
     response = owner.post("/v1/apps", {"id": "x" * (5 * 1024 * 1024)})
     assert response.status_code == 413 and "detail" in response.json
+
+
+def test_nul_characters_and_huge_numbers(client, platform, owner):
+    """Both would make PostgreSQL refuse the query: a 4xx, on every database."""
+    app = owner.create_app()
+    builder = {**owner.headers, "X-Deis-Builder-Auth": platform.settings.builder_key}
+    response = client.post("/v1/hooks/push", json={"receive_user": "own\x00er", "receive_repo": app, "sha": "ab"},
+                           headers=builder)
+    assert response.status_code == 400 and response.json == {"receive_user": ["NUL characters are not allowed."]}
+    response = owner.post(f"/v1/apps/{app}/builds", {"image": "x/y", "procfile": {"web": "serve\x00"}})
+    assert response.status_code == 400 and list(response.json) == ["procfile"]
+    response = owner.get(f"/v1/apps/{app}\x00x")
+    assert response.status_code == 400 and "NUL" in response.json["detail"]
+    assert owner.get("/v1/apps?page=1&x=\x00").status_code == 400
+    assert owner.get(f"/v1/apps/{app}/releases/v{2**40}").status_code == 404
+    assert owner.get(f"/v1/apps/{app}/containers/web/{2**40}").status_code == 404
+    assert owner.post(f"/v1/apps/{app}/containers/web/{2**40}/restart").status_code == 404
+    response = owner.post(f"/v1/apps/{app}/releases/rollback", {"version": 2**40})
+    assert response.status_code == 400 and list(response.json) == ["version"]
