@@ -79,7 +79,7 @@ class MarathonBackend(Backend):
         self.cleanup_wait = cleanup_wait  # how long a rollback or a delete is followed
         self._watcher: EventWatcher | None = None
         self._lock = threading.Lock()
-        self._releases: dict[tuple[str, str], int | None] = {}   # (app id, version) -> release
+        self._releases: dict[tuple[str, str], int] = {}   # (app id, version) -> release
 
     @property
     def watcher(self) -> EventWatcher:
@@ -122,21 +122,22 @@ class MarathonBackend(Backend):
         out = []
         for task in tasks:
             release = self._release_of(marathon_app, task.get("version", ""))
-            if release is None:
-                continue
             numbers[release] = numbers.get(release, 0) + 1
             out.append(_process(task, name, ptype, release, numbers[release], checks))
         return out
 
-    def _release_of(self, marathon_app: dict[str, Any], version: str) -> int | None:
-        """The release a task runs: the app's label for its current version, else that of the version
-        the task was launched with (versions never change, so the answer is kept)."""
-        if version == marathon_app.get("version"):
-            return _int(marathon_app.get("labels", {}).get(spec.LABEL_RELEASE))
+    def _release_of(self, marathon_app: dict[str, Any], version: str) -> int:
+        """The release a task runs. A task launched at or after the app's last config change runs the
+        current definition (scales change the version, not the config); an older one runs the version it
+        was launched with, whose labels say (versions never change, so the answer is kept). 0: a version
+        Marathon no longer keeps (it prunes old ones), so an older release we cannot name."""
+        changed = (marathon_app.get("versionInfo") or {}).get("lastConfigChangeAt") or marathon_app.get("version", "")
+        if version >= changed:
+            return _int(marathon_app.get("labels", {}).get(spec.LABEL_RELEASE)) or 0
         key = (marathon_app["id"], version)
         if key not in self._releases:
             old = self.api.version(marathon_app["id"], version) or {}
-            self._releases[key] = _int((old.get("labels") or {}).get(spec.LABEL_RELEASE))
+            self._releases[key] = _int((old.get("labels") or {}).get(spec.LABEL_RELEASE)) or 0
         return self._releases[key]
 
     # -- deploying -------------------------------------------------------------------------------

@@ -265,3 +265,21 @@ def test_subscribers_are_woken_by_task_changes(marathon: Emulator, marathon_back
     assert wake.wait(5)
     proc = next(p for p in marathon_backend.processes("shop") if p.backend_id == task)
     assert proc.state is State.DOWN and not proc.routable
+
+
+def test_tasks_are_matched_to_releases_through_versions(marathon: Emulator,
+                                                        marathon_backend: MarathonBackend) -> None:
+    marathon_backend.deploy(spec(1), {"web": 1}, timeout=10)
+    marathon_backend.deploy(spec(1), {"web": 2}, timeout=10)    # a scale: a new version, the same config
+    seen = len(marathon.cluster.requests)
+    assert [(p.num, p.version) for p in marathon_backend.processes("shop")] == [(1, 1), (2, 1)]
+    assert not [r for r in marathon.cluster.requests[seen:] if "/versions/" in r.path]   # no look-up needed
+    marathon.cluster.health_delay = 5.0                              # v2's tasks start but stay unhealthy
+    worker = threading.Thread(target=lambda: pytest.raises(RolloutFailed, marathon_backend.deploy, spec(2),
+                                                           {"web": 2}, 1.0))
+    worker.start()
+    marathon.wait_for(lambda: len(marathon.cluster.tasks) == 4, what="the new tasks")
+    during = sorted((p.version, p.num) for p in marathon_backend.processes("shop"))
+    worker.join(15)
+    assert during == [(1, 1), (1, 2), (2, 1), (2, 2)]               # old tasks named by their launch version
+    assert [r for r in marathon.cluster.requests if "/versions/" in r.path]
