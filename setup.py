@@ -7,7 +7,9 @@ setup(
     description="Heroku's workflow on Docker, with scheduling delegated to real cluster engines",
     packages=find_packages(include=["app_layer", "app_layer.*"]),
     include_package_data=True,
-    package_data={"app_layer": ["api/templates/*.html", "api/static/*", "routing/*.lua", "builds/*.sh"]},
+    package_data={"app_layer": ["api/templates/*.html", "api/static/*", "routing/*.lua", "builds/*.sh",
+                                 "builds/buildpacks/driver", "builds/buildpacks/runtime/*",
+                                 "builds/buildpacks/*/bin/*"]},
     python_requires=">=3.11",
     install_requires=[
         "Flask>=3.0,<4",

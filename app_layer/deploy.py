@@ -16,12 +16,13 @@ from pathlib import Path
 from sqlalchemy import delete, select
 
 from app_layer import releases
-from app_layer.backends.base import Backend, Process
+from app_layer.backends.base import Backend, Process, ReleaseSpec
 from app_layer.db import Database
 from app_layer.errors import AppLayerError, NotFound, RolloutFailed, Unavailable
 from app_layer.models import App, Container, Release
 
 log = logging.getLogger(__name__)
+RELEASE_TYPE = "release"  # the Procfile process type run once before a release's rollout
 
 
 class Deployer:
@@ -80,6 +81,7 @@ class Deployer:
                 formation = dict(app.structure)
             if spec is not None:
                 try:
+                    self._release_phase(spec)
                     self.backend.deploy(spec, formation, self.timeout)
                 except RolloutFailed as exc:
                     self._finish(app_id, version, "failed", exc.detail)
@@ -90,6 +92,17 @@ class Deployer:
             self._finish(app_id, version, state, "")
             self.sync(app_id)
             return state
+
+    def _release_phase(self, spec: ReleaseSpec) -> None:
+        """Run the Procfile's ``release:`` command in a one-off container of the new release, before
+        any process of it starts; a non-zero exit fails the rollout with the command's output."""
+        command = spec.procfile.get(RELEASE_TYPE)
+        if not command:
+            return
+        rc, output = self.backend.run(spec, command if spec.dockerfile else f"start {RELEASE_TYPE}", self.timeout)
+        if rc != 0:
+            tail = "\n".join(output.rstrip().splitlines()[-20:])
+            raise RolloutFailed(f"the release phase ({command}) exited with status {rc}:\n{tail}")
 
     def converge(self, app_id: str) -> None:
         """Make the backend run the app's running release at its current formation (after a scale)."""

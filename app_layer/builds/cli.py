@@ -82,8 +82,33 @@ def registry(addr: str | None) -> None:
     os.execv(program, builder_registry.argv(config))
 
 
+@click.group("stack")
+def stack() -> None:
+    """The stack image buildpack apps are built and run on."""
+
+
+@stack.command("build")
+@click.option("--force", is_flag=True, help="build even if this engine has the image already")
+def stack_build(force: bool) -> None:
+    """Build the stack image (mmdebstrap from this host's apt sources, then docker import).
+
+    Its name is derived from its contents, so an existing image is reused unless --force."""
+    from app_layer.builds import stack as builder_stack
+    from app_layer.cli.main import load_settings
+
+    settings = load_settings()
+    try:
+        ref = builder_stack.tag()
+        if force or not builder_stack.exists(ref, settings.docker_host):
+            builder_stack.build(ref, click.echo, settings.docker_host)
+        else:
+            click.echo(f"{ref} exists already ({builder_stack.size_mb(ref, settings.docker_host):.0f} MB)")
+    except builder_stack.StackFailed as exc:
+        raise click.ClickException(exc.detail) from None
+
+
 def _connectable(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
-COMMANDS = (git_shell, authorized_keys, sshd_config, sshd, registry)
+COMMANDS = (git_shell, authorized_keys, sshd_config, sshd, registry, stack)

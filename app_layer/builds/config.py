@@ -18,6 +18,25 @@ import requests
 from app_layer.settings import Settings
 
 _ENV_PREFIX = "APP_LAYER_BUILDER_"
+CA_VARIABLES = ("REQUESTS_CA_BUNDLE", "PIP_CERT", "SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE",
+                "GIT_SSL_CAINFO", "npm_config_cafile")
+PROXY_NAMES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "no_proxy",
+               "all_proxy")
+PASS_PREFIXES = ("PIP_", "npm_config_", "NPM_CONFIG_", "UV_INDEX", "YARN_")
+
+
+def passthrough_env(environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
+    """The proxy and package-index settings of this host that build containers should see.
+
+    Values that are paths on this host (e.g. a local wheel directory) mean nothing in a container
+    and are left out; the CA bundle variables are set by the build itself."""
+    chosen = {}
+    for name, value in environ.items():
+        if name in CA_VARIABLES or not value or value.startswith("/"):
+            continue
+        if name in PROXY_NAMES or name.startswith(PASS_PREFIXES):
+            chosen[name] = value
+    return chosen
 
 
 @dataclass(frozen=True)
@@ -28,6 +47,15 @@ class BuilderConfig:
     locks: str  # directory of the per-app push locks
     registry: str  # host:port images are pushed to
     docker_host: str = ""  # DOCKER_HOST of the engine that builds; "" = the local socket
+    build_env: str = ""  # JSON: proxy and package-index variables of the controller's environment
+
+    def build_environment(self) -> dict[str, str]:
+        """The proxy/index variables captured when the config was made (sshd runs hooks without them)."""
+        try:
+            loaded = json.loads(self.build_env) if self.build_env else {}
+        except ValueError:
+            return {}
+        return {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
 
     @classmethod
     def from_settings(cls, settings: Settings, controller: str | None = None) -> BuilderConfig:
@@ -35,7 +63,7 @@ class BuilderConfig:
         return cls(controller=controller or f"http://127.0.0.1:{settings.api_port}",
                    builder_key=settings.builder_key, repos=str(settings.data_dir / "repos"),
                    locks=str(settings.data_dir / "builder" / "locks"), registry=settings.registry,
-                   docker_host=settings.docker_host)
+                   docker_host=settings.docker_host, build_env=json.dumps(passthrough_env(os.environ)))
 
     def write(self, path: Path) -> Path:
         """Write the config readable by its owner only (it holds the builder key)."""
@@ -58,7 +86,7 @@ class BuilderConfig:
     @classmethod
     def from_env(cls, env: dict[str, str] | os._Environ[str]) -> BuilderConfig:
         names = cls.__dataclass_fields__
-        missing = [n for n in names if _ENV_PREFIX + n.upper() not in env and n != "docker_host"]
+        missing = [n for n in names if _ENV_PREFIX + n.upper() not in env and n not in ("docker_host", "build_env")]
         if missing:
             raise KeyError(f"builder environment lacks {', '.join(_ENV_PREFIX + n.upper() for n in missing)}")
         return cls(**{n: env[_ENV_PREFIX + n.upper()] for n in names if _ENV_PREFIX + n.upper() in env})

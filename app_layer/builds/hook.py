@@ -18,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-from app_layer.builds import dockerfile, repos
+from app_layer.builds import buildpack, dockerfile, repos
 from app_layer.builds.config import BuilderConfig, Controller, detail
 
 ZERO = "0" * 40
@@ -75,12 +75,30 @@ def checkout(sha: str, into: Path) -> None:
         raise Rejected(f"could not check out {sha[:8]}: {untar.stderr.decode(errors='replace')[:300]}")
 
 
+def _relay(line: str) -> None:
+    """Buildpack output: its own ``----->`` and `` !`` lines as they are, the rest indented."""
+    if line.startswith(("----->", " !", "       ")):
+        print(line, flush=True)
+    elif line.strip():
+        info(line)
+
+
 class Build:
     """One push of one app: audit, build, push the image, release."""
 
     def __init__(self, config: BuilderConfig, app_id: str, username: str, fingerprint: str):
         self.config, self.app, self.user, self.fingerprint = config, app_id, username, fingerprint
         self.controller = Controller(config)
+
+    @property
+    def cache_dir(self) -> Path:
+        """The app's buildpack cache, kept between pushes (``<data_dir>/builder/cache/<app>``)."""
+        return Path(self.config.locks).parent / "cache" / self.app
+
+    @property
+    def build_env(self) -> dict[str, str]:
+        """This process's environment plus the proxy/index settings the builder config carries."""
+        return {**self.config.build_environment(), **os.environ}
 
     def hook(self, path: str, body: dict, timeout: float = 30.0) -> dict:
         body = {"receive_user": self.user, "receive_repo": self.app, **body}
@@ -98,23 +116,29 @@ class Build:
                                        "ssh_connection": os.environ.get("SSH_CONNECTION", "")[:255],
                                        "ssh_original_command": os.environ.get("SSH_ORIGINAL_COMMAND", "")[:255]})
         docker_text = read_file(sha, "Dockerfile")
-        if docker_text is None:
-            raise Rejected("No Dockerfile in this push. Buildpack builds (apps without a Dockerfile) come in "
-                           "a later release of app-layer; add a Dockerfile and push again.")
-        procfile = read_file(sha, "Procfile") or ""
+        procfile_text = read_file(sha, "Procfile")
+        ref = dockerfile.image_ref(self.config.registry, self.app, sha)
         with tempfile.TemporaryDirectory(prefix=f"app-layer-build-{self.app}-") as tmp:
-            tree = Path(tmp)
+            tree = Path(tmp) / "app"
+            tree.mkdir()
             checkout(sha, tree)
-            ref = dockerfile.image_ref(self.config.registry, self.app, sha)
-            step(f"Building {self.app} {sha[:8]} from its Dockerfile")
-            dockerfile.build(tree, ref, self.app, info, self.config.docker_host)
+            if docker_text is not None:
+                step(f"Building {self.app} {sha[:8]} from its Dockerfile")
+                dockerfile.build(tree, ref, self.app, info, self.config.docker_host)
+                procfile: dict | str = procfile_text or ""
+                docker_field = docker_text if 0 < len(docker_text) <= MAX_DOCKERFILE else "true"
+            else:
+                step(f"Building {self.app} {sha[:8]} with a buildpack")
+                values = self.hook("/v1/hooks/config/", {}).get("values") or {}
+                result = buildpack.build(tree, self.cache_dir, values, procfile_text, ref, self.app, _relay,
+                                         self.config.docker_host, Path(self.config.locks), self.build_env)
+                procfile, docker_field = result.procfile, ""
+                info("Process types: " + ", ".join(sorted(result.procfile)))
         step(f"Pushing image {ref}")
         dockerfile.push(ref, info, self.config.docker_host)
         step("Launching...")
-        answer = self.hook("/v1/hooks/build/", {
-            "image": ref, "sha": sha, "procfile": procfile,
-            "dockerfile": docker_text if 0 < len(docker_text) <= MAX_DOCKERFILE else "true",
-        }, timeout=3600)
+        answer = self.hook("/v1/hooks/build/", {"image": ref, "sha": sha, "procfile": procfile,
+                                                 "dockerfile": docker_field}, timeout=3600)
         version = answer.get("release", {}).get("version")
         info(f"done, {self.app}:v{version} deployed")
         for domain in answer.get("domains", [])[:1]:

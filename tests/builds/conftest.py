@@ -110,11 +110,20 @@ def docker_controller(docker_registry: str, docker_images) -> Iterator[Controlle
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def stack_image() -> str:
+    """The buildpack stack image, built once (mmdebstrap, a few minutes) and then reused by its
+    content-derived name across runs, like ``app-layer stack build`` does."""
+    from app_layer.builds import stack
+
+    return stack.ensure(lambda line: print(line, flush=True))
+
+
 def _remove_images(registry: str) -> None:
     api = docker.APIClient(version="auto")
     for image in api.images(filters={"label": "app-layer.app"}):
         for tag in image.get("RepoTags") or []:
-            if tag.startswith(registry + "/"):
+            if tag.startswith((registry + "/", "app-layer-deps/")):
                 try:
                     api.remove_image(tag, force=True)
                 except docker.errors.APIError:
