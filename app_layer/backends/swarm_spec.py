@@ -47,7 +47,7 @@ class Timing:
 
     health_interval: float = 10.0
     health_retries: int = 3
-    monitor: float = 10.0        # how long a new task must stay healthy before the update goes on
+    monitor: float = 5.0         # how long a new task must stay healthy before the update goes on
     update_delay: float = 0.0    # pause between batches of an update
     stop_grace: float = 10.0     # SIGTERM -> SIGKILL
     restart_delay: float = 1.0   # before a crashed task is restarted

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import pytest
 
+from app_layer import backends
 from app_layer.backends.swarm import SwarmBackend
 from app_layer.errors import Unavailable
+from app_layer.settings import Settings
 from tests.fixtures.swarm import SwarmCluster, wait_until
 from tests.swarm.conftest import env_of, release, routable
 
@@ -74,6 +76,12 @@ def test_destroy_removes_every_service_and_is_idempotent(backend: SwarmBackend, 
 
 
 def test_an_unreachable_manager_is_unavailable_without_contacting_it_at_construction(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    backend = SwarmBackend([f"unix://{tmp_path}/none.sock"])
-    with pytest.raises(Unavailable, match="No swarm manager answers"):
+    settings = Settings.from_env({"APP_LAYER_DATA_DIR": str(tmp_path), "APP_LAYER_SCHEDULER": "swarm",
+                                  "DOCKER_HOST": f"unix://{tmp_path}/a.sock, unix://{tmp_path}/b.sock"})
+    backend = backends.create(settings)
+    assert isinstance(backend, SwarmBackend)
+    assert backend.managers == [f"unix://{tmp_path}/a.sock", f"unix://{tmp_path}/b.sock"]
+    with pytest.raises(Unavailable, match="No swarm manager answers at unix://.*a.sock, unix://.*b.sock"):
         backend.processes()
+    with pytest.raises(Unavailable):
+        backend.deploy(release("x", "img", 2), {"web": 1}, timeout=5)
