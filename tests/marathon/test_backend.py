@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+import requests
 
 from app_layer.backends.base import Capability, State
 from app_layer.backends.marathon import MarathonBackend
@@ -126,7 +127,6 @@ def test_an_invalid_app_is_refused_with_marathons_reason(marathon: Emulator,
 def block(emulator: Emulator, app_id: str) -> str:
     """Another party's deployment that never finishes (its tasks never pass their check)."""
     emulator.cluster.unhealthy_images.add(BAD)
-    import requests
     response = requests.put(f"{emulator.urls[0]}/v2/apps{app_id}", timeout=5, json={
         "instances": 1, "container": {"type": "DOCKER", "docker": {"image": BAD}},
         "healthChecks": [{"protocol": "TCP"}], "labels": {"owner": "someone-else"}})
@@ -134,21 +134,25 @@ def block(emulator: Emulator, app_id: str) -> str:
     return response.json()["deploymentId"]
 
 
-def test_a_deployment_lock_is_waited_out(marathon: Emulator, marathon_backend: MarathonBackend) -> None:
-    blocker = block(marathon, "/shop/web")
-    threading.Timer(0.5, lambda: __import__("requests").delete(
-        f"{marathon.urls[0]}/v2/deployments/{blocker}", params={"force": "true"}, timeout=5)).start()
-    marathon_backend.deploy(spec(1), {"web": 1}, timeout=10)
-    forces = [r.query["force"] for r in puts(marathon, "/shop/web")[1:]]
-    assert len(forces) >= 2 and all(f == ["false"] for f in forces)   # refused (409) at first, then unforced
-    assert [p.version for p in up(marathon_backend).values()] == [1]
+def test_a_deployment_lock_is_waited_out(marathon: Emulator) -> None:
+    backend = backend_for(marathon, lock_wait=30.0)
+    try:
+        blocker = block(marathon, "/shop/web")
+        threading.Timer(0.5, lambda: requests.delete(
+            f"{marathon.urls[0]}/v2/deployments/{blocker}", params={"force": "true"}, timeout=5)).start()
+        backend.deploy(spec(1), {"web": 1}, timeout=60)
+        forces = [r.query["force"] for r in puts(marathon, "/shop/web")[1:]]
+        assert len(forces) >= 2 and all(f == ["false"] for f in forces)   # refused (409) at first, then unforced
+        assert [p.version for p in up(backend).values()] == [1]
+    finally:
+        backend.close()
 
 
 def test_a_deployment_lock_that_stays_is_forced(marathon: Emulator, marathon_backend: MarathonBackend) -> None:
     blocker = block(marathon, "/shop/web")
     started = time.monotonic()
     marathon_backend.deploy(spec(1), {"web": 1}, timeout=10)
-    assert 2.0 <= time.monotonic() - started < 8     # lock_wait, then force
+    assert 2.0 <= time.monotonic() - started < 20    # lock_wait (2 s), then force
     assert puts(marathon, "/shop/web")[-1].query["force"] == ["true"]
     assert any(e["eventType"] == "deployment_failed" and e["id"] == blocker for e in marathon.cluster.events_sent)
     assert [p.version for p in up(marathon_backend).values()] == [1]
@@ -202,13 +206,13 @@ def test_a_marathon_lost_mid_way_hands_over_to_the_next(marathon_pair: Emulator)
 
 def test_killing_tasks_are_down_and_unhealthy(marathon: Emulator, marathon_backend: MarathonBackend) -> None:
     marathon_backend.deploy(spec(1), {"web": 1}, timeout=10)
-    marathon.cluster.runner.kill_delay = 1.0
-    worker = threading.Thread(target=marathon_backend.deploy, args=(spec(2), {"web": 1}, 10))
+    marathon.cluster.runner.kill_delay = 5.0
+    worker = threading.Thread(target=marathon_backend.deploy, args=(spec(2), {"web": 1}, 30))
     worker.start()
     killing = marathon.wait_for(lambda: [t.id for t in marathon.cluster.tasks.values() if t.state == "TASK_KILLING"],
                                 what="a task being killed")
     procs = {p.backend_id: p for p in marathon_backend.processes("shop")}
-    worker.join(10)
+    worker.join(30)
     old = procs[killing[0]]
     assert (old.version, old.state, old.healthy, old.routable) == (1, State.DOWN, False, False)
     assert any(p.version == 2 and p.routable for p in procs.values())
