@@ -1,6 +1,8 @@
 """Deploy, scale, run, logs and destroy on a real three-node swarm."""
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from app_layer import backends
@@ -85,3 +87,23 @@ def test_an_unreachable_manager_is_unavailable_without_contacting_it_at_construc
         backend.processes()
     with pytest.raises(Unavailable):
         backend.deploy(release("x", "img", 2), {"web": 1}, timeout=5)
+
+
+def test_follow_streams_output_of_tasks_started_later(backend: SwarmBackend, app: str, web_image: str) -> None:
+    backend.deploy(release(app, web_image, 2), {"web": 1}, timeout=60)
+    seen: list[str] = []
+    started, done = threading.Event(), threading.Event()
+
+    def read() -> None:
+        started.set()  # follow() shows output from its first step on; a new task prints well after this
+        for line in backend.follow(app, poll=0.3):
+            seen.append(f"{line.source} {line.message}")
+            if "listening" in line.message:
+                done.set()
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    assert started.wait(10)
+    [restarted] = backend.restart(app, "web")
+    assert done.wait(30), seen
+    assert f"web.1 {app} v2 listening on 5000" in seen and restarted.state.value == "up"
