@@ -2,7 +2,7 @@
 
 ``plan`` decides, purely, what the registry should hold given what the backend runs and which
 release of each app is current; ``Publisher`` carries it out in a small loop, woken early by the
-Docker engine's events when the backend is ``docker``.
+Docker engine's events (``docker``, ``swarm``) or Marathon's event stream (``marathon``).
 
 Which processes are routed: the routable (``web``/``cmd``, up, healthy) processes of each app's
 newest release that is at least the current deployed one. During a rollout the new release's
@@ -133,6 +133,11 @@ class Publisher:
     def run_forever(self) -> None:
         if self.backend.name in ("docker", "swarm"):
             threading.Thread(target=self._docker_events, name="publisher-docker-events", daemon=True).start()
+        elif self.backend.name == "marathon":  # Marathon's event stream sets our wake event
+            try:
+                self.backend.subscribe(self.wake)  # type: ignore[attr-defined]
+            except Exception as exc:  # noqa: BLE001 - polling still runs
+                log.warning("marathon events unavailable: %s", exc)
         while not self.stopped.is_set():
             try:
                 self.run_once()
