@@ -99,6 +99,7 @@ class MarathonBackend(Backend):
             if self._watcher is not None:
                 self._watcher.close()
             self._watcher = None
+        self.api.close()
 
     # -- observing -------------------------------------------------------------------------------
 

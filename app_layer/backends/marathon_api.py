@@ -43,6 +43,7 @@ from app_layer.errors import Unavailable  # noqa: E402
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+MAX_RETRY = 10.0       # seconds between attempts to re-open the event stream while Marathon is down
 KEEP_FINISHED = 1000   # outcomes of recent deployments kept for the deploys that follow them
 
 #: the events a deploy wakes up on (everything else is noise for us)
@@ -78,6 +79,11 @@ class MarathonApi:
                          for url in self.urls]
         self._preferred = 0
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        for client in self._clients:
+            client.session.close()
+            client.sse_session.close()
 
     def _down(self) -> str:
         return f"No Marathon answers at {', '.join(self.urls)}; try again when one is back."
@@ -211,7 +217,9 @@ class EventWatcher:
         self._thread.start()
 
     def _run(self) -> None:
+        delay = self.retry
         while not self._stop.is_set():
+            attached = self.connects
             try:
                 for event in self.api.events():
                     if self._stop.is_set():
@@ -219,7 +227,9 @@ class EventWatcher:
                     self._note(event)
             except (Unavailable, MarathonError, MarathonHttpError, requests.exceptions.RequestException) as exc:
                 log.info("Marathon event stream: %s", exc)
-            self._stop.wait(self.retry)
+            # re-open at once after a stream that worked; back off while no Marathon answers
+            delay = self.retry if self.connects != attached else min(delay * 2, MAX_RETRY)
+            self._stop.wait(delay)
 
     def _note(self, event: dict[str, Any]) -> None:
         kind = event.get("eventType")
