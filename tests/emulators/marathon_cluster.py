@@ -8,6 +8,7 @@ import http.client
 import itertools
 import json
 import math
+import os
 import queue
 import re
 import socket
@@ -24,9 +25,10 @@ import jsonschema
 
 from tests.emulators.marathon_tasks import SimulatedRunner
 
-SCHEMA_DIR = Path("/work/shared/marathon-schema")
-if not SCHEMA_DIR.exists():  # a checkout elsewhere keeps the schema beside the repository
-    SCHEMA_DIR = Path(__file__).resolve().parents[3] / "shared" / "marathon-schema"
+#: Marathon's own schema and RAML (``../shared/marathon-schema`` beside the repository, as the design
+#: describes; ``MARATHON_SCHEMA_DIR`` points elsewhere)
+SCHEMA_DIR = Path(os.environ.get("MARATHON_SCHEMA_DIR")
+                  or Path(__file__).resolve().parents[2].parent / "shared" / "marathon-schema")
 APP_SCHEMA = json.loads((SCHEMA_DIR / "json-schema-v1.7.236" / "AppDefinition.json").read_text())
 INFO_EXAMPLE = json.loads((SCHEMA_DIR / "raml-v1.10.26" / "v2" / "examples" / "info.json").read_text())
 VALIDATOR = jsonschema.Draft4Validator(APP_SCHEMA)
