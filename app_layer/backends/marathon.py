@@ -194,6 +194,8 @@ class MarathonBackend(Backend):
             try:
                 return self.api.put_app(app_id, body, force=force, partial=partial)
             except ConflictError as exc:
+                if force:      # Marathon refused even a forced change: nothing more to try
+                    raise
                 if time.monotonic() >= give_up:
                     log.warning("%s is still locked (%s); forcing the change", app_id, exc.error_message)
                     force = True
