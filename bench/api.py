@@ -2,12 +2,14 @@
 
     .venv/bin/python bench/api.py [--duration 10] [--connections 32] [--json results.json]
 
-Starts ``app-layer server`` (gunicorn, ``app_layer.server.gunicorn_options``) on a free loopback port
-with ``APP_LAYER_SCHEDULER=memory`` and a SQLite database in a temporary folder, seeds a user with
-10 apps, then 10,000, and for each size measures authenticated ``GET /v1/apps/<id>``, ``GET
-/v1/apps`` (a page of 100), ``POST /v1/apps/<id>/config`` and ``/healthz`` (the ceiling: the same
-server doing no work). Prints requests/s and p50/p90/p99 latency, and checks the targets:
->= 1,500 GETs of one app/s, >= 120 pages/s, and 10,000 apps as fast as 10 (within 10 %).
+Starts the controller the way ``app-layer server`` does (gunicorn with
+``app_layer.server.gunicorn_options``) on a free loopback port, with ``APP_LAYER_SCHEDULER=memory``
+and a SQLite database in a temporary folder. Seeds an ordinary (non-admin) user with 10 apps, then
+100 (the first full page), then 10,000, and for each size measures authenticated
+``GET /v1/apps/<id>``, ``GET /v1/apps`` (a page of 100), ``POST /v1/apps/<id>/config`` and
+``/healthz`` (the ceiling: the same server doing no work). Prints requests/s and p50/p90/p99
+latency, and checks the targets: >= 1,500 GETs of one app/s, >= 120 pages/s, and 10,000 apps as
+fast as the smallest size (within 10 %).
 """
 from __future__ import annotations
 
@@ -142,7 +144,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per endpoint")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--sizes", default="10,10000", help="app counts to measure, ascending")
+    parser.add_argument("--sizes", default="10,100,10000", help="app counts to measure, ascending")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--workers", type=int, help="override the production worker count (experiments)")
     parser.add_argument("--threads", type=int, help="override the production thread count (experiments)")
@@ -187,11 +189,13 @@ def main() -> int:
             ok &= good
             print(f"  {name} with {size} apps: {results[name]['rps']:.0f}/s (target {target:.0f}) "
                   f"{'ok' if good else 'MISSED'}")
-        if len(figures) > 1:
-            small, large = figures[min(figures)][name]["rps"], figures[max(figures)][name]["rps"]
+        # A page of 100 is only full from 100 apps on: compare pages from the first size that fills one.
+        sizes = [size for size in figures if name != "GET /v1/apps" or size >= 100]
+        if len(sizes) > 1:
+            small, large = figures[min(sizes)][name]["rps"], figures[max(sizes)][name]["rps"]
             same = large >= 0.9 * small
             ok &= same
-            print(f"  {name}: {max(figures)} apps at {large / small:.0%} of {min(figures)} apps "
+            print(f"  {name}: {max(sizes)} apps at {large / small:.0%} of {min(sizes)} apps "
                   f"{'ok' if same else 'MISSED'}")
     if args.json:
         args.json.write_text(json.dumps({str(k): v for k, v in figures.items()}, indent=2))
