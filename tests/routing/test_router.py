@@ -77,14 +77,19 @@ def test_new_app_becomes_routable_once_healthy_and_endpoints_change_without_relo
 def test_retries_another_process_after_a_connection_error(upstream, make_router) -> None:
     router = make_router(publish=False)
     alive = upstream("alive")
-    router.registry.register(Route("retry", "web", 1, "127.0.0.1", free_port(), 1))  # nothing listens
+    dead = socket.socket()  # bound, never listening: connections are refused, and no one else takes the port
+    dead.bind(("127.0.0.1", 0))
+    router.registry.register(Route("retry", "web", 1, "127.0.0.1", dead.getsockname()[1], 1))
     router.registry.register(Route("retry", "web", 2, "127.0.0.1", alive.port, 1))
     wait_until(lambda: any(line.startswith("retry ") and len(line.split()) == 3
                            for line in router.router.endpoints().splitlines()),
                what="the endpoints to reach nginx")
-    for _ in range(10):
-        response = router.get(f"retry.{DOMAIN}")
-        assert response.status_code == 200 and response.json()["name"] == "alive"
+    try:
+        for _ in range(10):
+            response = router.get(f"retry.{DOMAIN}")
+            assert response.status_code == 200 and response.json()["name"] == "alive"
+    finally:
+        dead.close()
 
 
 def test_health_unknown_hosts_controller_timeout_and_body_limit(upstream, make_router) -> None:
