@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 import requests
@@ -12,7 +13,7 @@ from app_layer.backends.base import Capability, State
 from app_layer.backends.marathon import MarathonBackend
 from app_layer.errors import NotSupported, RolloutFailed, Unavailable
 from tests.emulators.marathon import Emulator
-from tests.fixtures.marathon import backend_for
+from tests.fixtures.marathon import FAST, backend_for
 from tests.marathon.conftest import BAD, puts, spec, task_ids, up
 
 
@@ -204,15 +205,19 @@ def test_a_marathon_lost_mid_way_hands_over_to_the_next(marathon_pair: Emulator)
         backend.close()
 
 
-def test_killing_tasks_are_down_and_unhealthy(marathon: Emulator, marathon_backend: MarathonBackend) -> None:
-    marathon_backend.deploy(spec(1), {"web": 1}, timeout=10)
+def test_killing_tasks_are_down_and_unhealthy(marathon: Emulator) -> None:
+    backend = backend_for(marathon, replace(FAST, kill_grace=5))   # old tasks stay TASK_KILLING for 5 s
     marathon.cluster.runner.kill_delay = 5.0
-    worker = threading.Thread(target=marathon_backend.deploy, args=(spec(2), {"web": 1}, 30))
-    worker.start()
-    killing = marathon.wait_for(lambda: [t.id for t in marathon.cluster.tasks.values() if t.state == "TASK_KILLING"],
-                                what="a task being killed")
-    procs = {p.backend_id: p for p in marathon_backend.processes("shop")}
-    worker.join(30)
+    try:
+        backend.deploy(spec(1), {"web": 1}, timeout=10)
+        worker = threading.Thread(target=backend.deploy, args=(spec(2), {"web": 1}, 30))
+        worker.start()
+        killing = marathon.wait_for(lambda: [t.id for t in marathon.cluster.tasks.values()
+                                             if t.state == "TASK_KILLING"], what="a task being killed")
+        procs = {p.backend_id: p for p in backend.processes("shop")}
+        worker.join(30)
+    finally:
+        backend.close()
     old = procs[killing[0]]
     assert (old.version, old.state, old.healthy, old.routable) == (1, State.DOWN, False, False)
     assert any(p.version == 2 and p.routable for p in procs.values())
