@@ -28,8 +28,8 @@ def root():  # type: ignore[no-untyped-def]
 def app_list():  # type: ignore[no-untyped-def]
     domain = platform().settings.domain
     with as_user() as (session, user):
-        return paginate(session, apps.visible_to(user).order_by(App.created, App.id),
-                        lambda a: serializers.app(a, domain))
+        return paginate(session, apps.listing(user).order_by(App.created, App.id),
+                        lambda row: serializers.app_row(row, domain))
 
 
 @bp.post("/v1/apps/")

@@ -110,7 +110,11 @@ def paginate(session: Session, query: Select, serialize) -> dict[str, Any]:  # t
     size = _int_arg("page_size", PAGE_SIZE, 1, MAX_PAGE_SIZE)
     page = _int_arg("page", 1, 1, 10**9)
     count = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    rows = session.scalars(query.limit(size).offset((page - 1) * size)).unique().all()
+    window = query.limit(size).offset((page - 1) * size)
+    if len(query.column_descriptions) > 1:  # a select of columns: serialize the rows themselves
+        rows: Any = session.execute(window).all()
+    else:
+        rows = session.scalars(window).unique().all()
 
     def link(number: int) -> str:
         args = dict(request.args)

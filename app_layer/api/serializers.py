@@ -34,6 +34,12 @@ def app(a: App, domain: str) -> dict[str, Any]:
             "structure": a.structure, **audited(a)}
 
 
+def app_row(row: Any, domain: str) -> dict[str, Any]:
+    """The same shape as ``app``, from a row of ``apps.listing``."""
+    return {"uuid": row.uuid, "id": row.id, "owner": row.owner, "url": f"{row.id}.{domain}",
+            "structure": row.structure, "created": when(row.created), "updated": when(row.updated)}
+
+
 def config(c: Config, app_id: str) -> dict[str, Any]:
     return {"uuid": c.uuid, "app": app_id, "owner": c.owner.username, "values": c.values, "memory": c.memory,
             "cpu": c.cpu, "tags": c.tags, **audited(c)}
