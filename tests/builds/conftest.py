@@ -30,6 +30,7 @@ from tests.fixtures.registry import free_port
 from tests.fixtures.sshd import start_builder_sshd
 
 BUILDER_KEY = "builder-key-for-tests-" + os.urandom(8).hex()
+PASSED_THROUGH = "YARN_APP_LAYER_TEST_SETTING"  # a name a build container should see (yarn is never run)
 
 
 @dataclass
@@ -44,12 +45,14 @@ class Controller:
         return requests.request(method, self.url + path, headers=headers, timeout=30, **kw)
 
 
-def _start_controller(root: Path, registry: str, scheduler: str) -> tuple[subprocess.Popen, Controller]:
+def _start_controller(root: Path, registry: str, scheduler: str,
+                      extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, Controller]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("APP_LAYER_", "MARATHON_", "FLEET_"))}
     env.update(APP_LAYER_DATA_DIR=str(root / "data"), APP_LAYER_SCHEDULER=scheduler, APP_LAYER_REGISTRY=registry,
                APP_LAYER_API_PORT=str(port), APP_LAYER_DOMAIN="builds.test", APP_LAYER_BUILDER_KEY=BUILDER_KEY,
                APP_LAYER_DEPLOY_TIMEOUT="60", HOME=str(root))
+    env.update(extra_env or {})
     log = (root / "controller.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "app_layer.cli.main", "server", "--host", "127.0.0.1",
                              "--port", str(port), "--workers", "1"], env=env, stdout=log,
@@ -101,7 +104,8 @@ def builder(docker_registry: str, docker_images) -> Iterator[Controller]:  # typ
 def docker_controller(docker_registry: str, docker_images) -> Iterator[Controller]:  # type: ignore[no-untyped-def]
     """A controller on the Docker backend (git over HTTP only)."""
     root = Path(tempfile.mkdtemp(prefix="app-layer-builds-docker-"))
-    proc, controller = _start_controller(root, docker_registry, "docker")
+    # A package-index setting of the controller's environment, for the buildpack pass-through test.
+    proc, controller = _start_controller(root, docker_registry, "docker", {PASSED_THROUGH: "yes-passed"})
     try:
         yield controller
     finally:

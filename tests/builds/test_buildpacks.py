@@ -14,7 +14,8 @@ import requests
 
 from app_layer.backends.base import State
 from app_layer.backends.docker import DockerBackend
-from tests.builds.conftest import Controller, Dev, make_dev
+from app_layer.builds import buildpack
+from tests.builds.conftest import PASSED_THROUGH, Controller, Dev, make_dev
 
 FLASK_APP = """import os
 from flask import Flask
@@ -154,6 +155,8 @@ def test_custom_buildpack_from_a_local_path(bp_dev: Dev, docker_images):
     (pack / "bin" / "detect").write_text("#!/bin/sh\necho Custom\n")
     (pack / "bin" / "compile").write_text(
         '#!/bin/sh\nset -e\necho "-----> Custom compile"\nmkdir -p "$1/www"\n'
+        'echo "ca bundle: $NODE_EXTRA_CA_CERTS $PIP_CERT $(test -s "$SSL_CERT_FILE" && echo present)"\n'
+        f'echo "passed through: ${PASSED_THROUGH}"\n'
         '{ printf "built by a custom buildpack for "; cat "$3/GREETING"; } > "$1/www/index.html"\n')
     (pack / "bin" / "release").write_text(
         "#!/bin/sh\nprintf 'default_process_types:\\n  web: exec busybox httpd -f -p $PORT -h /app/www\\n'\n")
@@ -169,6 +172,9 @@ def test_custom_buildpack_from_a_local_path(bp_dev: Dev, docker_images):
     assert done.returncode == 0, done.stderr
     assert "-----> Custom app detected" in done.stderr
     assert "-----> Custom compile" in done.stderr
+    assert "passed through: yes-passed" in done.stderr  # the controller's environment reaches the build
+    if Path(buildpack.CA_BUNDLE).is_file():  # the host's CA bundle, mounted and named
+        assert f"ca bundle: {buildpack.CA_BUNDLE} {buildpack.CA_BUNDLE} present" in done.stderr
     assert serving(app, 3) == "built by a custom buildpack for Ada"
 
 
