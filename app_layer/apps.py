@@ -76,6 +76,16 @@ def listing(user: User) -> Select:
     return _visible(query, user)
 
 
+def listing_for(session: Session, user: User) -> Select:
+    """``listing``, narrowed to the apps the user owns when nothing is shared with him (the common case):
+    then a page is a range of ``ix_apps_owner_created`` instead of a sort of every visible app."""
+    if user.is_superuser or session.scalar(select(Collaborator.app_uuid).where(Collaborator.user_id == user.id)
+                                           .limit(1)) is not None:
+        return listing(user)
+    return select(App.uuid, App.id, App.structure, App.created, App.updated, User.username.label("owner")) \
+        .join(User, User.id == App.owner_id).where(App.owner_id == user.id)
+
+
 def _visible(query: Select, user: User) -> Select:
     if not user.is_superuser:
         # IN rather than a correlated EXISTS: SQLite and PostgreSQL answer each side of the OR from an

@@ -15,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -78,6 +79,8 @@ class Key(Audited, Base):
 
 class App(Audited, Base):
     __tablename__ = "apps"
+    # The app list of a user is read in this order: a page of 100 is an index range, not a sort.
+    __table_args__ = (Index("ix_apps_owner_created", "owner_id", "created", "id"),)
     uuid: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
     id: Mapped[str] = mapped_column(String(64), unique=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)

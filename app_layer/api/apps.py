@@ -28,7 +28,7 @@ def root():  # type: ignore[no-untyped-def]
 def app_list():  # type: ignore[no-untyped-def]
     domain = platform().settings.domain
     with as_user() as (session, user):
-        return paginate(session, apps.listing(user).order_by(App.created, App.id),
+        return paginate(session, apps.listing_for(session, user).order_by(App.created, App.id),
                         lambda row: serializers.app_row(row, domain))
 
 
