@@ -47,6 +47,7 @@ class Settings:
     docker_host: str = ""            # DOCKER_HOST, as the Docker tools read it; "" = the local socket
     stop_grace: float = 10.0         # seconds between SIGTERM and SIGKILL when a process is stopped
     drain_seconds: float = 2.0       # old processes report unhealthy this long before SIGTERM (routes move)
+    buildpack_paths: tuple[str, ...] = ()  # APP_LAYER_BUILDPACK_PATHS: dirs BUILDPACK_URL may name (a:b)
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -86,6 +87,7 @@ class Settings:
             docker_host=env.get("DOCKER_HOST", ""),
             stop_grace=_number(env, "APP_LAYER_STOP_GRACE", 10.0),
             drain_seconds=_number(env, "APP_LAYER_DRAIN_SECONDS", 2.0, minimum=0.0),
+            buildpack_paths=tuple(p for p in env.get("APP_LAYER_BUILDPACK_PATHS", "").split(":") if p.startswith("/")),
         )
         if overrides:
             settings = replace(settings, **overrides)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -44,23 +45,36 @@ def _engine(docker_host: str = "") -> docker.APIClient:
     return docker.APIClient(base_url=docker_host or stack.LOCAL_ENGINE, version="auto", timeout=3600)
 
 
-def buildpack_dirs(buildpack_url: str, scratch: Path, out: Callable[[str], None]) -> dict[str, Path]:
-    """name -> directory of the candidate buildpacks, in detection order."""
+def buildpack_dirs(buildpack_url: str, scratch: Path, out: Callable[[str], None],
+                   allowed_paths: tuple[str, ...] = ()) -> dict[str, Path]:
+    """name -> directory of the candidate buildpacks, in detection order.
+
+    A local path must lie under a directory the operator allowed (``APP_LAYER_BUILDPACK_PATHS``):
+    it is mounted into the build, so it must not expose the host. Git URLs are cloned over
+    https, http, git or ssh only (never ``file://``: other apps' repositories live here)."""
     if not buildpack_url:
         return {name: BUILTIN / name for name in BUILTIN_ORDER}
     if buildpack_url.startswith("/"):
-        path = Path(buildpack_url)
+        path = Path(os.path.realpath(buildpack_url))
+        roots = [Path(os.path.realpath(p)) for p in allowed_paths]
+        if not any(path == root or root in path.parents for root in roots):
+            raise BuildFailed(f"BUILDPACK_URL {buildpack_url}: local buildpacks must be under a directory "
+                              "listed in APP_LAYER_BUILDPACK_PATHS (set by the operator)")
         if not (path / "bin").is_dir():
             raise BuildFailed(f"BUILDPACK_URL {buildpack_url} is not a buildpack directory (no bin/)")
         return {"custom": path}
     url, _, ref = buildpack_url.partition("#")
-    if not url.startswith(("https://", "http://", "git://", "ssh://", "file://")) and "@" not in url:
+    scp_style = re.match(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^/]", url) is not None
+    if not url.startswith(("https://", "http://", "git://", "ssh://")) and not scp_style:
         raise BuildFailed("BUILDPACK_URL must be a git URL (https://..., optionally #ref) or an absolute path")
+    if ref.startswith("-"):
+        raise BuildFailed("BUILDPACK_URL: the #ref must name a branch or tag")
     target = scratch / "custom-buildpack"
     out(f"Fetching buildpack {url}{'#' + ref if ref else ''}")
-    argv = ["git", "clone", "--quiet", "--depth", "1", *(["--branch", ref] if ref else []), "--", url, str(target)]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, env={**os.environ,
-                                                                                   "GIT_TERMINAL_PROMPT": "0"})
+    argv = ["git", "-c", "protocol.file.allow=never", "-c", "protocol.ext.allow=never", "clone", "--quiet",
+            "--depth", "1", *(["--branch", ref] if ref else []), "--", url, str(target)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ALLOW_PROTOCOL": "https:http:git:ssh"})
     if done.returncode != 0:
         raise BuildFailed(f"could not fetch BUILDPACK_URL: {done.stderr.strip()[-500:]}")
     return {"custom": target}
@@ -227,7 +241,7 @@ def _root_owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
 
 def build(tree: Path, cache: Path, config_values: dict[str, Any], procfile_text: str | None, ref: str,
           app_id: str, out: Callable[[str], None], docker_host: str = "", lock_dir: Path | None = None,
-          environ: dict[str, str] | None = None) -> Result:
+          environ: dict[str, str] | None = None, allowed_paths: tuple[str, ...] = ()) -> Result:
     """Compile ``tree`` with a buildpack and build the image ``ref``; returns the process types."""
     from app_layer.errors import ValidationError
     from app_layer.releases import parse_procfile
@@ -240,7 +254,7 @@ def build(tree: Path, cache: Path, config_values: dict[str, Any], procfile_text:
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"app-layer-bp-{app_id}-") as tmp:
         scratch = Path(tmp)
-        packs = buildpack_dirs(str(config_values.get("BUILDPACK_URL", "")).strip(), scratch, out)
+        packs = buildpack_dirs(str(config_values.get("BUILDPACK_URL", "")).strip(), scratch, out, allowed_paths)
         env_dir = scratch / "env"
         config_files(config_values, env_dir)
         compile_in_container(tree, cache, env_dir, packs, stack_ref, app_id, out, docker_host, environ)

@@ -18,6 +18,7 @@ import requests
 from app_layer.settings import Settings
 
 _ENV_PREFIX = "APP_LAYER_BUILDER_"
+OPTIONAL = ("docker_host", "build_env", "buildpack_paths")
 CA_VARIABLES = ("REQUESTS_CA_BUNDLE", "PIP_CERT", "SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE",
                 "GIT_SSL_CAINFO", "npm_config_cafile")
 PROXY_NAMES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "no_proxy",
@@ -48,6 +49,7 @@ class BuilderConfig:
     registry: str  # host:port images are pushed to
     docker_host: str = ""  # DOCKER_HOST of the engine that builds; "" = the local socket
     build_env: str = ""  # JSON: proxy and package-index variables of the controller's environment
+    buildpack_paths: str = ""  # ":"-separated directories a BUILDPACK_URL path may be under
 
     def build_environment(self) -> dict[str, str]:
         """The proxy/index variables captured when the config was made (sshd runs hooks without them)."""
@@ -63,7 +65,8 @@ class BuilderConfig:
         return cls(controller=controller or f"http://127.0.0.1:{settings.api_port}",
                    builder_key=settings.builder_key, repos=str(settings.data_dir / "repos"),
                    locks=str(settings.data_dir / "builder" / "locks"), registry=settings.registry,
-                   docker_host=settings.docker_host, build_env=json.dumps(passthrough_env(os.environ)))
+                   docker_host=settings.docker_host, build_env=json.dumps(passthrough_env(os.environ)),
+                   buildpack_paths=":".join(settings.buildpack_paths))
 
     def write(self, path: Path) -> Path:
         """Write the config readable by its owner only (it holds the builder key)."""
@@ -86,7 +89,7 @@ class BuilderConfig:
     @classmethod
     def from_env(cls, env: dict[str, str] | os._Environ[str]) -> BuilderConfig:
         names = cls.__dataclass_fields__
-        missing = [n for n in names if _ENV_PREFIX + n.upper() not in env and n not in ("docker_host", "build_env")]
+        missing = [n for n in names if _ENV_PREFIX + n.upper() not in env and n not in OPTIONAL]
         if missing:
             raise KeyError(f"builder environment lacks {', '.join(_ENV_PREFIX + n.upper() for n in missing)}")
         return cls(**{n: env[_ENV_PREFIX + n.upper()] for n in names if _ENV_PREFIX + n.upper() in env})

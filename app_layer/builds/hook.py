@@ -131,7 +131,8 @@ class Build:
                 step(f"Building {self.app} {sha[:8]} with a buildpack")
                 values = self.hook("/v1/hooks/config/", {}).get("values") or {}
                 result = buildpack.build(tree, self.cache_dir, values, procfile_text, ref, self.app, _relay,
-                                         self.config.docker_host, Path(self.config.locks), self.build_env)
+                                         self.config.docker_host, Path(self.config.locks), self.build_env,
+                                         tuple(p for p in self.config.buildpack_paths.split(":") if p))
                 procfile, docker_field = result.procfile, ""
                 info("Process types: " + ", ".join(sorted(result.procfile)))
         step(f"Pushing image {ref}")

@@ -104,8 +104,10 @@ def builder(docker_registry: str, docker_images) -> Iterator[Controller]:  # typ
 def docker_controller(docker_registry: str, docker_images) -> Iterator[Controller]:  # type: ignore[no-untyped-def]
     """A controller on the Docker backend (git over HTTP only)."""
     root = Path(tempfile.mkdtemp(prefix="app-layer-builds-docker-"))
-    # A package-index setting of the controller's environment, for the buildpack pass-through test.
-    proc, controller = _start_controller(root, docker_registry, "docker", {PASSED_THROUGH: "yes-passed"})
+    # A package-index setting of the controller's environment (the buildpack pass-through test),
+    # and local buildpacks allowed from the temporary directory (the custom buildpack test).
+    extra = {PASSED_THROUGH: "yes-passed", "APP_LAYER_BUILDPACK_PATHS": tempfile.gettempdir()}
+    proc, controller = _start_controller(root, docker_registry, "docker", extra)
     try:
         yield controller
     finally:

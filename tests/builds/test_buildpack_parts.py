@@ -57,7 +57,20 @@ def test_procfile_types_override_the_buildpack_defaults():
         buildpack.merge_procfile("web: [unclosed\n", release)
 
 
-@pytest.mark.parametrize("url", ["relative/path", "buildpack", "ftp://example.test/pack.git"])
+def test_a_local_buildpack_must_be_under_an_allowed_directory(tmp_path: Path):
+    pack = tmp_path / "allowed" / "pack"
+    (pack / "bin").mkdir(parents=True)
+    assert buildpack.buildpack_dirs(str(pack), tmp_path, print, (str(tmp_path / "allowed"),)) == {"custom": pack}
+    for url in ("/", "/usr", str(pack) + "/../../../..", str(tmp_path)):
+        with pytest.raises(BuildFailed, match="APP_LAYER_BUILDPACK_PATHS"):
+            buildpack.buildpack_dirs(url, tmp_path, print, (str(tmp_path / "allowed"),))
+    with pytest.raises(BuildFailed, match="APP_LAYER_BUILDPACK_PATHS"):
+        buildpack.buildpack_dirs(str(pack), tmp_path, print)  # nothing allowed: no local buildpacks
+
+
+@pytest.mark.parametrize("url", ["relative/path", "buildpack", "ftp://example.test/pack.git",
+                                 "file:///var/lib/app-layer/repos/other.git", "ext::sh -c id",
+                                 "https://example.test/pack.git#--upload-pack=id"])
 def test_buildpack_url_must_be_a_git_url_or_an_absolute_path(url: str, tmp_path: Path):
     with pytest.raises(BuildFailed, match="BUILDPACK_URL"):
         buildpack.buildpack_dirs(url, tmp_path, print)

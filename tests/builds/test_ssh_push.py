@@ -137,16 +137,20 @@ def test_a_failed_build_is_shown_and_leaves_the_running_release(builder: Control
     assert remote_head == good  # the repository did not move either
 
 
-def test_no_dockerfile_says_buildpacks_come_later(builder: Controller, dev: Dev, docker_images):
+def test_no_dockerfile_is_built_by_a_buildpack(builder: Controller, dev: Dev, docker_images, stack_image: str):
     app = dev.create_app()
     work = dev.source(app, docker_images.web, "no dockerfile")
     (work / "Dockerfile").unlink()
-    (work / "Procfile").write_text("web: python app.py\n")
-    dev.commit(work, "no Dockerfile")
+    (work / "Procfile").write_text("worker: sleep 1000\n")
+    sha = dev.commit(work, "no Dockerfile")
     done = dev.git("push", dev.ssh_remote(app), "master", cwd=work)
-    assert done.returncode != 0
-    assert "No Dockerfile in this push. Buildpack builds" in done.stderr
-    assert [r["version"] for r in releases(dev, app)] == [1]
+    assert done.returncode == 0, done.stderr
+    assert "-----> Static site app detected" in done.stderr
+    assert "Process types: web, worker" in done.stderr  # the Procfile's over the buildpack's default
+    [build] = builds(dev, app)
+    assert build["sha"] == sha and build["dockerfile"] == ""  # run as a buildpack image: ``start <type>``
+    assert build["procfile"]["worker"] == "sleep 1000" and "busybox httpd" in build["procfile"]["web"]
+    assert registry_tags(builder, app) == [f"git-{sha[:8]}"]
 
 
 def test_other_branches_are_stored_but_not_built(builder: Controller, dev: Dev, docker_images):
