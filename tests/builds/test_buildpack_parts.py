@@ -1,6 +1,9 @@
 """The buildpack builder's pure parts: the stack recipe, what reaches build containers, Procfiles."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -86,3 +89,12 @@ def test_config_values_become_files_of_the_env_dir(tmp_path: Path):
     buildpack.config_files({"GREETING": "hi", "../escape": "no", "N": 3}, tmp_path / "env")
     assert sorted(p.name for p in (tmp_path / "env").iterdir()) == ["GREETING", "N"]
     assert (tmp_path / "env" / "N").read_text() == "3"
+
+
+def test_stack_build_verb_reuses_the_image_this_engine_has(stack_image: str, tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APP_LAYER_")}
+    env["APP_LAYER_DATA_DIR"] = str(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "app_layer.cli.main", "stack", "build"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{stack_image} exists already")
