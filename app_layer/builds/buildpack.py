@@ -107,7 +107,8 @@ def config_files(values: dict[str, Any], into: Path) -> None:
 def compile_in_container(tree: Path, cache: Path, env_dir: Path, packs: dict[str, Path], stack_ref: str,
                          app_id: str, out: Callable[[str], None], docker_host: str = "",
                          environ: dict[str, str] | None = None) -> None:
-    """Run detect/compile/release in a container; the tree is compiled in place."""
+    """Run detect/compile/release in a container; the tree is compiled in place, as this process's
+    user (so that the files it makes in the tree and the cache stay this user's to remove)."""
     environ = dict(os.environ if environ is None else environ)
     env = {"APP_LAYER_BUILDPACKS": " ".join(packs), "STACK": "app-layer", "HOME": "/app",
            "LANG": "C.UTF-8", **passthrough_env(environ)}
@@ -124,7 +125,7 @@ def compile_in_container(tree: Path, cache: Path, env_dir: Path, packs: dict[str
     try:
         cid = api.create_container(stack_ref, command=["bash", "/usr/local/bin/app-layer-driver"], name=name,
                                    environment=env, labels={BUILD_LABEL: app_id, "app-layer.build": "1"},
-                                   working_dir="/app",
+                                   working_dir="/app", user=f"{os.getuid()}:{os.getgid()}",
                                    host_config=api.create_host_config(binds=binds, init=True))["Id"]
         try:
             api.start(cid)
