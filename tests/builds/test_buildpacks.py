@@ -122,6 +122,15 @@ def test_node_app_with_a_dependency(bp_dev: Dev, docker_images):
     assert "Installing dependencies with npm" in done.stderr
     assert serving(app, 2) == "node says 1m\n"
 
+    write(work, {"server.js": server.replace("node says", "node now says")})
+    bp_dev.commit(work, "code only")
+    done = push(bp_dev, app, work)
+    assert done.returncode == 0, done.stderr
+    assert "package.json unchanged: reusing the cached node_modules" in done.stderr
+    assert "Dependencies unchanged: reusing their image layer" in done.stderr
+    assert "Installing dependencies with npm" not in done.stderr
+    assert serving(app, 3) == "node now says 1m\n"
+
 
 def test_static_site_with_a_release_phase(bp_dev: Dev, docker_images):
     app = bp_dev.create_app(prefix=docker_images.prefix)
