@@ -116,6 +116,16 @@ class Deployer:
                 self.backend.deploy(spec, formation, self.timeout)
             self.sync(app_id)
 
+    def rescale(self, app_id: str, before: dict[str, int]) -> None:
+        """Converge after a formation change; if the engine cannot, restore the formation ``before``
+        (what really runs) and re-raise, so the database never claims processes that do not exist."""
+        try:
+            self.converge(app_id)
+        except Unavailable:
+            with self.db.write() as session:
+                _app(session, app_id).structure = before
+            raise
+
     def _finish(self, app_id: str, version: int, state: str, reason: str) -> None:
         with self.db.write() as session:
             app = _app(session, app_id)

@@ -98,12 +98,7 @@ def scale(app_id: str):  # type: ignore[no-untyped-def]
         counts = schemas.scale_counts(body())
         before = dict(app.structure)
         releases.scale(session, app, user, counts)
-    try:
-        plat.deployer.converge(app_id)
-    except Unavailable:
-        with plat.db.write() as session:  # keep the formation that is really running
-            session.scalar(select(App).where(App.id == app_id)).structure = before
-        raise
+    plat.deployer.rescale(app_id, before)
     return "", 204
 
 
@@ -142,6 +137,10 @@ def app_log_lines(app_id: str, lines: int) -> list[str]:
         except Unavailable as exc:
             events.append(LogLine(time.time(), "app-layer", f"process output unavailable: {exc.detail}"))
     merged = sorted(events + output, key=lambda line: line.time)[-lines:] if lines else []
+    if lines and Capability.LOGS not in plat.backend.capabilities:
+        # Said last, so it is never cut off by log_lines.
+        merged.append(LogLine(time.time(), "app-layer", f"the {plat.backend.name} scheduler does not expose "
+                                                        "process output; only platform events are shown"))
     return [format_line(app_id, line) for line in merged]
 
 

@@ -319,12 +319,7 @@ def scale(app_id: str):  # type: ignore[no-untyped-def]
             app = apps.get(session, user, app_id, lock=True)
             before = dict(app.structure)
             releases.scale(session, app, user, counts)
-        try:
-            plat.deployer.converge(app_id)
-        except Unavailable:
-            with plat.db.write() as session:  # keep the formation that is really running
-                session.scalar(select(App).where(App.id == app_id)).structure = before
-            raise
+        plat.deployer.rescale(app_id, before)
         return "Scaled " + " ".join(f"{t}={n}" for t, n in sorted(counts.items())) + "."
 
     return attempt(_app_back(app_id), do)

@@ -69,9 +69,8 @@ def test_login_create_app_config_scale_rollback_and_screenshot(signed_up, live_s
 
     page.fill("#scale-web", "2")
     page.fill("#scale-worker", "1")
-    page.fill("#scale-cmd", "0")
     page.click("button:has-text('Scale')")
-    expect(page.get_by_text("Scaled cmd=0 web=2 worker=1.")).to_be_visible()
+    expect(page.get_by_text("Scaled web=2 worker=1.")).to_be_visible()
     processes = page.locator("#processes + table")
     for name in ("web.1", "web.2", "worker.1"):
         row = processes.locator("tr", has_text=name)
