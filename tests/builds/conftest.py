@@ -28,6 +28,7 @@ from app_layer.settings import Settings
 from tests.conftest import unique
 from tests.fixtures.registry import free_port
 from tests.fixtures.sshd import start_builder_sshd
+from tests.support import stop_process
 
 BUILDER_KEY = "builder-key-for-tests-" + os.urandom(8).hex()
 PASSED_THROUGH = "YARN_APP_LAYER_TEST_SETTING"  # a name a build container should see (yarn is never run)
@@ -76,15 +77,6 @@ def _start_controller(root: Path, registry: str, scheduler: str,
     return proc, Controller(url, Settings.from_env(env), token)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @pytest.fixture(scope="session")
 def builder(docker_registry: str, docker_images) -> Iterator[Controller]:  # type: ignore[no-untyped-def]
     """The controller (memory scheduler) with the builder's sshd in front of it."""
@@ -95,7 +87,7 @@ def builder(docker_registry: str, docker_images) -> Iterator[Controller]:  # typ
             controller.ssh_port = port
             yield controller
     finally:
-        _stop(proc)
+        stop_process(proc, 15)
         _remove_images(docker_registry)
         shutil.rmtree(root, ignore_errors=True)
 
@@ -111,7 +103,7 @@ def docker_controller(docker_registry: str, docker_images) -> Iterator[Controlle
     try:
         yield controller
     finally:
-        _stop(proc)
+        stop_process(proc, 15)
         _remove_images(docker_registry)
         shutil.rmtree(root, ignore_errors=True)
 
