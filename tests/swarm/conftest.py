@@ -76,8 +76,8 @@ class Load:
     swarm: SwarmCluster
     backend: SwarmBackend
     app: str
-    limit: int = 4000
-    seconds: float = 120.0
+    limit: int = 20000
+    seconds: float = 180.0
     ok: int = 0
     failures: list[str] = field(default_factory=list)
     releases: set[str] = field(default_factory=set)
@@ -93,6 +93,10 @@ class Load:
         for thread in self._threads:
             thread.start()
         return self
+
+    def running(self) -> bool:
+        """Whether any request thread still runs (they stop at ``limit`` requests or after ``seconds``)."""
+        return any(thread.is_alive() for thread in self._threads[1:])
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()

@@ -2,6 +2,7 @@
 the swarm itself and recorded as a failed release through the API."""
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,9 +26,12 @@ def test_a_rolling_update_under_load_fails_no_request(
         backend.deploy(release(app, web_image, 3, GREETING="new"), {"web": 3}, timeout=90)
         served_before = load.ok
         # keep the load on until the old tasks have really stopped (their grace period is over)
-        while load.ok < served_before + 100 and not load.failures:
+        deadline = time.monotonic() + 120
+        while (load.ok < served_before + 100 and not load.failures and load.running()
+               and time.monotonic() < deadline):
             load._stop.wait(0.1)
     assert load.failures == [], load.failures[:5]
+    assert load.ok >= served_before + 100, "the load stopped (count or time limit) before the old tasks did"
     assert load.ok >= 150 and load.releases == {"RELEASE=v2", "RELEASE=v3"}
     procs = routable(backend, app)
     assert sorted(p.num for p in procs) == [1, 2, 3] and {p.version for p in procs} == {3}
