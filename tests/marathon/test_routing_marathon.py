@@ -3,14 +3,11 @@ checks -> publisher -> ZooKeeper -> nginx router -> HTTP; a rollout under load l
 (old tasks leave the routes when Marathon marks them ``TASK_KILLING``, and serve out their grace)."""
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 from app_layer.api import create_app
 from app_layer.platform import Platform
@@ -19,6 +16,7 @@ from tests.conftest import register
 from tests.emulators.marathon import Emulator
 from tests.marathon.test_api_marathon import marathon_platform
 from tests.routing.conftest import DOMAIN, wait_until
+from tests.routing.helpers import RouterLoad
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -44,37 +42,15 @@ def test_marathon_tasks_are_routed_through_zookeeper_and_a_rollout_loses_no_requ
     tasks = {(p.host, p.port) for p in marathon_routed.backend.processes(app)}
     assert {(r.host, r.port) for r in registry.list(app)} == tasks
 
-    failures: list[str] = []
-    done = threading.Event()
-    count = [0]
-
-    def load() -> None:
-        session = requests.Session()
-        while not done.is_set():
-            try:
-                r = session.get(f"http://127.0.0.1:{router.cfg.http_port}/health", headers={"Host": host}, timeout=10)
-                if r.status_code != 200:
-                    failures.append(f"{r.status_code} {r.text[:80]}")
-            except requests.RequestException as exc:
-                failures.append(str(exc))
-            count[0] += 1
-
-    threads = [threading.Thread(target=load) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    try:
-        time.sleep(0.3)
+    with RouterLoad(router.cfg.http_port, host, clients=3) as load:
+        wait_until(load.more(10), deadline=15, what="the load to get going")
         response = owner.post(f"/v1/apps/{app}/config", {"values": {"GREETING": "v2"}})
         assert response.status_code == 201, response.json
         wait_until(lambda: {r.release for r in registry.list(app)} == {3} and len(registry.list(app)) == 2,
                    deadline=30, what="the new release's routes")
         wait_until(lambda: "GREETING=v2" in router.get(host, "/cgi-bin/env").text, deadline=10,
                    what="the new release to answer")
-        time.sleep(0.3)
-    finally:
-        done.set()
-        for thread in threads:
-            thread.join(15)
-    assert count[0] > 30 and failures == [], failures[:5]
+        wait_until(load.more(10), deadline=15, what="more answers from the new release")
+    assert load.count > 30 and load.failures == [], load.failures[:5]
     assert owner.delete(f"/v1/apps/{app}").status_code == 204
     wait_until(lambda: registry.list(app) == [], deadline=15, what="the routes to go")

@@ -6,8 +6,11 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import requests
 
 from app_layer.backends.base import Process
 from app_layer.backends.memory import MemoryBackend
@@ -71,3 +74,41 @@ class RoutedMemoryBackend(MemoryBackend):
             key = (proc.app, proc.type, proc.num)
             out.append(replace(proc, port=self.ports.get(key), healthy=key not in self.unhealthy))
         return out
+
+
+class RouterLoad:
+    """``clients`` threads GETting ``path`` of ``host`` through the router until the block ends,
+    counting answers and recording every non-200 answer or connection error."""
+
+    def __init__(self, port: int, host: str, clients: int, path: str = "/health"):
+        self.url, self.host = f"http://127.0.0.1:{port}{path}", host
+        self.count = 0
+        self.failures: list[str] = []
+        self._done = threading.Event()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
+
+    def _run(self) -> None:
+        session = requests.Session()
+        while not self._done.is_set():
+            try:
+                answer = session.get(self.url, headers={"Host": self.host}, timeout=10)
+                if answer.status_code != 200:
+                    self.failures.append(f"{answer.status_code} {answer.text[:80]}")
+            except requests.RequestException as exc:
+                self.failures.append(str(exc))
+            self.count += 1
+
+    def more(self, n: int) -> Callable[[], bool]:
+        """A condition: ``n`` more answers than now (to keep the load on across a moment)."""
+        target = self.count + n
+        return lambda: self.count >= target
+
+    def __enter__(self) -> RouterLoad:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        for thread in self._threads:
+            thread.join(15)

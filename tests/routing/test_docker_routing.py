@@ -2,19 +2,17 @@
 and a rollout under load that loses no request."""
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-import requests
 
 from app_layer.api import create_app
 from app_layer.backends.docker import DockerBackend
 from app_layer.platform import Platform
 from tests.conftest import register
 from tests.routing.conftest import DOMAIN, wait_until
+from tests.routing.helpers import RouterLoad
 
 
 @pytest.fixture
@@ -41,27 +39,8 @@ def test_docker_deploy_is_routed_and_a_rollout_loses_no_request(docker_platform,
         assert owner.post(f"/v1/apps/{app}/scale", {"cmd": 2}).status_code == 204
         wait_until(lambda: len(router.registry.list(app)) == 2, deadline=30, what="two routes")
 
-        failures: list[str] = []
-        done = threading.Event()
-        count = [0]
-
-        def load() -> None:
-            session = requests.Session()
-            while not done.is_set():
-                try:
-                    r = session.get(f"http://127.0.0.1:{router.cfg.http_port}/health", headers={"Host": host},
-                                    timeout=10)
-                    if r.status_code != 200:
-                        failures.append(f"{r.status_code} {r.text[:80]}")
-                except requests.RequestException as exc:
-                    failures.append(str(exc))
-                count[0] += 1
-
-        threads = [threading.Thread(target=load) for _ in range(4)]
-        for thread in threads:
-            thread.start()
-        try:
-            time.sleep(0.5)
+        with RouterLoad(router.cfg.http_port, host, clients=4) as load:
+            wait_until(load.more(10), deadline=15, what="the load to get going")
             response = owner.post(f"/v1/apps/{app}/config", {"values": {"GREETING": "v2"}})
             assert response.status_code == 201, response.json
             version = int(response.headers["Deis-Release"])
@@ -69,11 +48,7 @@ def test_docker_deploy_is_routed_and_a_rollout_loses_no_request(docker_platform,
                        what="the new release's routes")
             wait_until(lambda: "GREETING=v2" in router.get(host, "/cgi-bin/env").text, deadline=10,
                        what="the new release to answer")
-            time.sleep(0.5)
-        finally:
-            done.set()
-            for thread in threads:
-                thread.join(15)
-        assert count[0] > 50 and failures == [], failures[:5]
+            wait_until(load.more(20), deadline=15, what="more answers from the new release")
+        assert load.count > 50 and load.failures == [], load.failures[:5]
     finally:
         docker_platform.backend.destroy(app)
