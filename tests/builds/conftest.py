@@ -28,7 +28,7 @@ from app_layer.settings import Settings
 from tests.conftest import unique
 from tests.fixtures.registry import free_port
 from tests.fixtures.sshd import start_builder_sshd
-from tests.support import stop_process
+from tests.support import http_ok, stop_process, wait_started
 
 BUILDER_KEY = "builder-key-for-tests-" + os.urandom(8).hex()
 PASSED_THROUGH = "YARN_APP_LAYER_TEST_SETTING"  # a name a build container should see (yarn is never run)
@@ -59,16 +59,7 @@ def _start_controller(root: Path, registry: str, scheduler: str,
                              "--port", str(port), "--workers", "1"], env=env, stdout=log,
                             stderr=subprocess.STDOUT, cwd=root)
     url = f"http://127.0.0.1:{port}"
-    until = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        if proc.poll() is not None or time.monotonic() > until:
-            raise RuntimeError(f"controller did not start:\n{(root / 'controller.log').read_text()[-3000:]}")
-        time.sleep(0.1)
+    wait_started(proc, http_ok(f"{url}/healthz"), "controller", root / "controller.log", deadline=60)
     admin = unique("admin")
     requests.post(f"{url}/v1/auth/register/", data={"username": admin, "password": "pw-admin-1",
                                                     "email": f"{admin}@example.test"}, timeout=10)
