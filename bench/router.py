@@ -1,14 +1,21 @@
 """Router overhead, time to routable, and a rollout under load, on the real Docker Engine.
 
-    .venv/bin/python bench/router.py [--duration 10] [--rounds 3] [--connections 64] [--json results.json]
+    .venv/bin/python bench/router.py [--duration 30] [--rounds 10] [--connections 64] [--json results.json]
 
 Runs what ``app-layer up`` runs for routing: ``app-layer publisher`` and ``app-layer router``
 as separate processes on the embedded registry (SQLite in a temporary folder), the docker
 backend, and a busybox ``httpd`` image imported locally. Then, with wrk:
 
-1. throughput and latency straight to the app's container (its published port) and through the
-   router (``Host: <app>.bench.test``), same wrk settings, one process; the two alternate for
-   ``--rounds`` rounds of ``duration / rounds`` seconds and the medians are compared;
+1. throughput and latency straight to the app's container (its own address on the bridge, where
+   the router sends requests too) and through the router (``Host: <app>.bench.test``), same wrk
+   settings, one process; the two alternate for ``--rounds`` rounds of ``duration / rounds``
+   seconds and the medians are compared. Two CPU layouts, both measured in every run:
+
+   * ``own core`` (the targets): the app's container is pinned to the last CPU in both runs, wrk
+     to the first, and the router's nginx shares wrk's CPU. The app gets the same CPU in both runs,
+     as it does in production, where routers run on their own hosts;
+   * ``shared``: nothing pinned, so nginx's work comes out of the app's CPU (reported, no target);
+
 2. time from healthy to routable: a new app is deployed while one loop probes its container's
    health check and another asks the router; the difference of the first successes;
 3. a rollout of a 3-process web app (a config change: new release, new containers, drain, stop
@@ -90,14 +97,16 @@ def app_image(api, tag: str) -> str:  # type: ignore[no-untyped-def]
     return _import(api, tag, buf.getvalue(), command)
 
 
-def wrk(url: str, duration: float, connections: int, host: str | None = None) -> dict:
-    """Run wrk; returns requests/s, p50/p99/max latency (ms) and error counts."""
+def wrk(url: str, duration: float, connections: int, host: str | None = None, cpus: str = "") -> dict:
+    """Run wrk (on ``cpus`` when given); returns requests/s, p50/p99/max latency (ms) and error counts."""
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     script.write_text(WRK_LUA)
     command = ["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency", "--timeout", "5s",
                "-s", str(script), url]
     if host:
         command[1:1] = ["-H", f"Host: {host}"]
+    if cpus:
+        command[:0] = ["taskset", "-c", cpus]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     script.unlink()
 
@@ -138,9 +147,11 @@ def wait(check, deadline: float, what: str) -> None:  # type: ignore[no-untyped-
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds of load per comparison")
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating direct/router rounds (medians)")
+    # this VM's throughput drifts by a third from one few-second run to the next: many short
+    # alternating rounds, compared by their medians, keep the ratio steady
+    parser.add_argument("--rounds", type=int, default=10, help="alternating direct/router rounds (medians)")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--no-access-log", action="store_true", help="run the router without its access log")
     args = parser.parse_args()
@@ -178,7 +189,7 @@ def main() -> int:
 
         app = owner.create_app(f"b{run}-web")
         apps.append(app)
-        results.update(overhead(owner, backend, app, image, router_url, args))
+        results.update(overhead(owner, backend, app, image, router_url, settings.data_dir / "router", args))
         fresh = f"b{run}-new"
         apps.append(fresh)
         results["routable_s"] = healthy_to_routable(owner, backend, fresh, image, router_url)
@@ -205,30 +216,63 @@ def main() -> int:
     return status
 
 
-def overhead(owner, backend, app: str, image: str, router_url: str, args) -> dict:  # type: ignore[no-untyped-def]
-    """Throughput at ``--connections`` and latency at 4 connections, straight vs through the router."""
+def overhead(owner, backend, app: str, image: str, router_url: str, router_prefix: Path, args) -> dict:  # type: ignore[no-untyped-def]
+    """Throughput at ``--connections`` and latency at 4 connections, straight vs through the router,
+    with the app on its own core (the targets), then throughput with nothing pinned."""
     assert owner.post(f"/v1/apps/{app}/builds", {"image": image}).status_code == 201
     host = f"{app}.{DOMAIN}"
     wait(lambda: get(router_url, host) == 200, 60, "the app through the router")
     proc = next(p for p in backend.processes(app) if p.port)
-    direct_url = f"http://127.0.0.1:{proc.port}/"
-    wrk(direct_url, 2, args.connections)  # warm up both paths
-    wrk(f"{router_url}/", 2, args.connections, host)
-    # alternate the two paths, several rounds, and keep the median: other load on the machine
-    # then weighs on both alike
+    direct_url = f"http://{proc.host}:{proc.port}/"
+    api = backend._api()
+    cpus = sorted(os.sched_getaffinity(0))
+    everywhere = ",".join(map(str, cpus))
+    first, last = str(cpus[0]), str(cpus[-1])
+    nginx = _nginx_pids(router_prefix)
     rounds = args.rounds
     slice_ = max(2.0, args.duration / rounds)
-    runs = [(wrk(direct_url, slice_, args.connections), wrk(f"{router_url}/", slice_, args.connections, host))
-            for _ in range(rounds)]
-    direct = _median([d for d, _ in runs])
-    routed = _median([r for _, r in runs])
-    light = [(wrk(direct_url, slice_, 4), wrk(f"{router_url}/", slice_, 4, host)) for _ in range(rounds)]
-    direct_light = _median([d for d, _ in light])
-    routed_light = _median([r for _, r in light])
-    return {"direct": direct, "router": routed, "direct_c4": direct_light, "router_c4": routed_light,
-            "throughput_ratio": routed["rps"] / direct["rps"],
-            "added_p99_ms": routed_light["p99_ms"] - direct_light["p99_ms"],
-            "added_p99_ms_saturated": routed["p99_ms"] - direct["p99_ms"]}
+
+    def compare(connections: int, wrk_cpus: str) -> tuple[dict, dict]:
+        # alternate the two paths, several rounds, and keep the medians: other load on the
+        # machine then weighs on both alike
+        runs = [(wrk(direct_url, slice_, connections, cpus=wrk_cpus),
+                 wrk(f"{router_url}/", slice_, connections, host, cpus=wrk_cpus)) for _ in range(rounds)]
+        return _median([d for d, _ in runs]), _median([r for _, r in runs])
+
+    out: dict = {}
+    if len(cpus) > 1:
+        api.update_container(proc.backend_id, cpuset_cpus=last)
+        _pin(nginx, {cpus[0]})
+        wrk(direct_url, 2, args.connections, cpus=first)  # warm up both paths
+        wrk(f"{router_url}/", 2, args.connections, host, cpus=first)
+        out["direct"], out["router"] = compare(args.connections, first)
+        out["direct_c4"], out["router_c4"] = compare(4, first)
+        out["layout"] = f"app on CPU {last}; wrk and the router's nginx on CPU {first}"
+    api.update_container(proc.backend_id, cpuset_cpus=everywhere)
+    _pin(nginx, set(cpus))
+    shared = compare(args.connections, "")
+    out["direct_shared"], out["router_shared"] = shared
+    out["ratio_shared"] = shared[1]["rps"] / shared[0]["rps"]
+    if len(cpus) == 1:
+        out["direct"], out["router"] = shared
+        out["direct_c4"], out["router_c4"] = compare(4, "")
+        out["layout"] = "one CPU: everything shares it"
+    out["throughput_ratio"] = out["router"]["rps"] / out["direct"]["rps"]
+    out["added_p99_ms"] = out["router_c4"]["p99_ms"] - out["direct_c4"]["p99_ms"]
+    out["added_p99_ms_saturated"] = out["router"]["p99_ms"] - out["direct"]["p99_ms"]
+    return out
+
+
+def _nginx_pids(prefix: Path) -> list[int]:
+    """The router's nginx master and workers."""
+    master = int((prefix / "nginx.pid").read_text())
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return [master, *map(int, children)]
+
+
+def _pin(pids: list[int], cpus: set[int]) -> None:
+    for pid in pids:
+        os.sched_setaffinity(pid, cpus)
 
 
 def _median(runs: list[dict]) -> dict:
@@ -252,7 +296,7 @@ def healthy_to_routable(owner, backend, app: str, image: str, router_url: str) -
         until = time.monotonic() + 120
         while time.monotonic() < until and "healthy" not in marks:
             for p in backend.processes(app):
-                if p.port and get(f"http://127.0.0.1:{p.port}/health", "x", 0.5) == 200:
+                if p.port and get(f"http://{p.host}:{p.port}/health", "x", 0.5) == 200:
                     marks.setdefault("healthy", time.monotonic())
             time.sleep(0.005)
 
@@ -289,7 +333,7 @@ def rollout_under_load(owner, backend, app: str, router_url: str, args) -> dict:
 
     deployer = threading.Thread(target=deploy)
     deployer.start()
-    under_load = wrk(f"{router_url}/", max(args.duration, 15.0), args.connections, f"{app}.{DOMAIN}")
+    under_load = wrk(f"{router_url}/", 15.0, args.connections, f"{app}.{DOMAIN}")
     deployer.join()
     assert rollout["status"] == 201, rollout
     return {"rollout": {**under_load, "rollout_s": rollout["end"] - rollout["start"]},
@@ -305,6 +349,10 @@ def report(results: dict, json_path: Path | None) -> int:
           f"router p50 {light_r['p50_ms']:.2f} ms p99 {light_r['p99_ms']:.2f} ms")
     print(f"ratio:    {results['throughput_ratio']:.1%} of direct; added p99 {results['added_p99_ms']:+.2f} ms "
           f"at 4 connections, {results['added_p99_ms_saturated']:+.2f} ms at the saturating load")
+    print(f"          ({results['layout']})")
+    shared_d, shared_r = results["direct_shared"], results["router_shared"]
+    print(f"shared:   direct {shared_d['rps']:.0f} req/s, router {shared_r['rps']:.0f} req/s = "
+          f"{results['ratio_shared']:.1%} with nothing pinned (nginx's CPU comes out of the app's)")
     print(f"routable: {results['routable_s'] * 1000:.0f} ms after the process became healthy")
     print(f"rollout:  {roll['requests']} requests in {roll['rollout_s']:.1f} s of rollout, "
           f"{roll['failed']} failed {roll['errors']}, slowest {roll['max_ms']:.0f} ms, p99 {roll['p99_ms']:.2f} ms")

@@ -4,7 +4,9 @@
   ``app-layer.release``, ``app-layer.type``, ``app-layer.num`` (plus the process's ``PORT`` and
   health check, so any controller process can check health without the database).
 * ``PORT`` (the release's, else the image's lowest EXPOSEd port, else 5000) is published on
-  127.0.0.1 at an ephemeral port; that address is ``Process.host``/``port`` for the router.
+  127.0.0.1 at an ephemeral port. ``Process.host``/``port``, where the router sends requests, is the
+  container's own address on the bridge (docker's userland proxy behind a published port halves
+  throughput); the published port is the fallback for a container without an address.
 * Rollouts: start the new containers, wait until each answers its health check, mark the old
   ones draining (renamed ``<name>.draining``: unhealthy for the router) for ``drain`` seconds,
   then SIGTERM them with ``stop_grace`` seconds before SIGKILL. A failed rollout removes only
@@ -493,8 +495,16 @@ def _process(seen: Seen) -> Process:
         healthy = _healthy_now(seen)
     else:
         healthy = None
-    return Process(seen.app, seen.version, seen.type, seen.num, state, healthy,
-                   "127.0.0.1" if seen.host_port else "", seen.host_port, seen.id)
+    host, port = _address(seen)
+    return Process(seen.app, seen.version, seen.type, seen.num, state, healthy, host, port, seen.id)
+
+
+def _address(seen: Seen) -> tuple[str, int | None]:
+    """Where the router reaches the process: the container's own address on its network (no
+    userland proxy in the way), else the port published on 127.0.0.1."""
+    if seen.ip and seen.port:
+        return seen.ip, seen.port
+    return ("127.0.0.1", seen.host_port) if seen.host_port else ("", None)
 
 
 def _describe(check: HealthCheck, seen: dict[str, Seen]) -> str:

@@ -96,6 +96,7 @@ class Router:
         self.last_error = ""
         self._changed = threading.Event()
         self._stopped = threading.Event()
+        self.ready = threading.Event()  # set once nginx serves and holds the first endpoint table
         self._watch: Watch | None = None
         self._lock = threading.Lock()
 
@@ -139,6 +140,7 @@ class Router:
         self.push_endpoints()
         self._watch = self.registry.watch(self._changed.set)
         threading.Thread(target=self._endpoint_loop, name="router-endpoints", daemon=True).start()
+        self.ready.set()
 
     def _endpoint_loop(self) -> None:
         while not self._stopped.is_set():

@@ -62,18 +62,24 @@ def test_containers_follow_the_deis_conventions(docker_images, backend: DockerBa
     assert info["HostConfig"]["PortBindings"]["5000/tcp"][0]["HostIp"] == "127.0.0.1"
     assert info["HostConfig"]["Memory"] == 64 * 1024 * 1024 and info["HostConfig"]["CpuShares"] == 512
     assert info["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
-    with urllib.request.urlopen(f"http://127.0.0.1:{proc.port}/cgi-bin/env", timeout=5) as response:
-        assert "PORT=5000" in response.read().decode()
+    # the router's address is the container's own, on the bridge; the published port answers too
+    assert (proc.host, proc.port) == (info["NetworkSettings"]["IPAddress"], 5000)
+    published = int(info["NetworkSettings"]["Ports"]["5000/tcp"][0]["HostPort"])
+    for url in (f"http://{proc.host}:{proc.port}/cgi-bin/env", f"http://127.0.0.1:{published}/cgi-bin/env"):
+        with urllib.request.urlopen(url, timeout=5) as response:
+            assert "PORT=5000" in response.read().decode()
 
 
 def test_port_comes_from_the_image_expose_or_the_release(docker_images, backend: DockerBackend, app: str) -> None:  # type: ignore[no-untyped-def]
     backend.deploy(spec(app, 1, docker_images.web8080), {"web": 1}, 20)
     proc = backend.processes(app)[0]
-    with urllib.request.urlopen(f"http://127.0.0.1:{proc.port}/cgi-bin/env", timeout=5) as response:
+    assert proc.port == 8080
+    with urllib.request.urlopen(f"http://{proc.host}:{proc.port}/cgi-bin/env", timeout=5) as response:
         assert "PORT=8080" in response.read().decode()
     backend.deploy(spec(app, 2, docker_images.web8080, port=7000), {"web": 1}, 20)
     proc = backend.processes(app)[0]
-    with urllib.request.urlopen(f"http://127.0.0.1:{proc.port}/cgi-bin/env", timeout=5) as response:
+    assert proc.port == 7000
+    with urllib.request.urlopen(f"http://{proc.host}:{proc.port}/cgi-bin/env", timeout=5) as response:
         assert "PORT=7000" in response.read().decode()
 
 
@@ -126,7 +132,7 @@ def test_run_returns_the_exit_code_and_stops_at_the_timeout(docker_images, backe
 
 def test_follow_streams_new_output(docker_images, backend: DockerBackend, app: str) -> None:  # type: ignore[no-untyped-def]
     backend.deploy(spec(app, 1, docker_images.web), {"web": 1}, 20)
-    port = backend.processes(app)[0].port
+    proc = backend.processes(app)[0]
     stream = backend.follow(app, poll=0.1)
     got: list[str] = []
 
@@ -141,7 +147,7 @@ def test_follow_streams_new_output(docker_images, backend: DockerBackend, app: s
     deadline = time.monotonic() + 20
     while reader.is_alive() and time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/followed", timeout=5)
+            urllib.request.urlopen(f"http://{proc.host}:{proc.port}/followed", timeout=5)
         except OSError:
             pass
         reader.join(0.3)

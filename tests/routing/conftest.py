@@ -144,7 +144,8 @@ def make_router(routed, tmp_path, nginx_binary) -> Iterator[Callable[..., Harnes
             threading.Thread(target=publisher.run_forever, daemon=True).start()
         started.append((router, publisher, registry))
         harness = Harness(router, registry, publisher)
-        wait_until(lambda: _answers(harness), what="the router to answer")
+        # nginx answers /healthz a moment before the router has pushed its first endpoint table
+        wait_until(lambda: router.ready.is_set() and _answers(harness), what="the router to answer")
         return harness
 
     yield make
