@@ -17,7 +17,7 @@ setup(
         "alembic>=1.13,<2",
         "marshmallow>=3.20,<5",
         "argon2-cffi>=23.1",
-        "gunicorn>=22",
+        "gunicorn>=27",  # per-worker SO_REUSEPORT sockets
         "click>=8.1",
         "requests>=2.31",
         "docker>=7.0",

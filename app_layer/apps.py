@@ -4,7 +4,7 @@ from __future__ import annotations
 import random
 import re
 
-from sqlalchemy import Select, bindparam, func, or_, select
+from sqlalchemy import Row, Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from app_layer.errors import NotFound, PermissionDenied, ValidationError
@@ -116,6 +116,19 @@ def get(session: Session, user: User, app_id: str, *, owner_only: bool = False, 
     return app
 
 
+def info(session: Session, user: User, app_id: str) -> Row:
+    """``get`` for reading only: the app's columns and ``owner`` name as one plain row, with the
+    same 404/403 rules. Core statements on the session's connection: this is the busiest read."""
+    conn = session.connection()
+    row = conn.execute(_INFO_BY_ID, {"app_id": app_id}).first()
+    if row is None:
+        raise NotFound()
+    if not (user.is_superuser or row.owner_id == user.id
+            or conn.execute(_SHARED, {"app_uuid": row.uuid, "user_id": user.id}).first() is not None):
+        raise PermissionDenied()
+    return row
+
+
 def may_use(session: Session, user: User, app: App) -> bool:
     if user.is_superuser or app.owner_id == user.id:
         return True
@@ -156,3 +169,8 @@ def transfer(session: Session, actor: User, app: App, new_owner: User) -> None:
 
 def count_owned(session: Session, user: User) -> int:
     return session.scalar(select(func.count()).select_from(App).where(App.owner_id == user.id)) or 0
+_INFO_BY_ID = (select(App.uuid, App.id, App.owner_id, App.structure, App.created, App.updated,
+                      User.username.label("owner"))
+               .join(User, User.id == App.owner_id).where(App.id == bindparam("app_id")))
+_SHARED = select(Collaborator.app_uuid).where(Collaborator.app_uuid == bindparam("app_uuid"),
+                                              Collaborator.user_id == bindparam("user_id"))

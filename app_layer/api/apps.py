@@ -45,7 +45,7 @@ def app_create():  # type: ignore[no-untyped-def]
 @bp.get("/v1/apps/<app_id>/")
 def app_info(app_id: str):  # type: ignore[no-untyped-def]
     with as_user() as (session, user):
-        return serializers.app(apps.get(session, user, app_id), platform().settings.domain)
+        return serializers.app_row(apps.info(session, user, app_id), platform().settings.domain)
 
 
 @bp.post("/v1/apps/<app_id>/")

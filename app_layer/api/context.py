@@ -49,7 +49,7 @@ def authenticate(session: Session) -> User:
     token = token_from_request()
     if token is None:
         raise NotAuthenticated("Authentication credentials were not provided.")
-    row = session.execute(_USER_BY_TOKEN, {"digest": token_digest(token)}).mappings().first()
+    row = session.connection().execute(_USER_BY_TOKEN, {"digest": token_digest(token)}).mappings().first()
     if row is None or not row["is_active"]:
         raise NotAuthenticated("Invalid token.")
     user = User(**row)

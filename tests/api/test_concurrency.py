@@ -1,9 +1,12 @@
-"""Concurrent config changes through the production server (gunicorn, several worker processes):
-every change gets its own consecutive release number and none is lost, on SQLite and PostgreSQL."""
+"""The production server (gunicorn, several worker processes): concurrent config changes each get
+their own consecutive release number and none is lost, on SQLite and PostgreSQL; keep-alive clients
+are spread over every worker; a second server on a port in use is refused."""
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -50,9 +53,7 @@ def _call(base: str, method: str, path: str, body: dict | None = None, token: st
 def server(settings: Settings) -> Iterator[str]:
     """The controller under gunicorn (3 worker processes x 8 threads) on the test's database."""
     port = _free_port()
-    env = {**os.environ, "APP_LAYER_DATA_DIR": str(settings.data_dir), "APP_LAYER_DATABASE_URL": settings.database_url,
-           "APP_LAYER_SCHEDULER": "memory"}
-    process = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], env=env)
+    process = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], env=_env(settings))
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -68,6 +69,11 @@ def server(settings: Settings) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(30)
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    return {**os.environ, "APP_LAYER_DATA_DIR": str(settings.data_dir), "APP_LAYER_DATABASE_URL": settings.database_url,
+            "APP_LAYER_SCHEDULER": "memory"}
 
 
 def test_concurrent_config_changes_get_consecutive_releases(server):
@@ -93,3 +99,35 @@ def test_concurrent_config_changes_get_consecutive_releases(server):
         assert set(config["values"]) == {key for name, key in changes if name == app}
         listed = _call(server, "GET", f"/v1/apps/{app}/releases?page_size=100", token=token)[2]
         assert [r["version"] for r in listed["results"]] == list(range(25, 0, -1))
+
+
+def test_keep_alive_clients_are_spread_over_every_worker(server):
+    # A burst of connections, as a load balancer or wrk opens them: on one shared listening socket
+    # the first worker to wake could take them all, leaving the other cores idle for their lifetime.
+    port = int(server.rsplit(":", 1)[1])
+    clients = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(30)]
+    try:
+        for client in clients:
+            client.request("GET", "/healthz")
+        for client in clients:
+            assert client.getresponse().read() == b"OK"
+        listing = subprocess.run(["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
+                                 capture_output=True, text=True, check=True).stdout
+        per_worker: dict[str, int] = {}
+        for pid in re.findall(r"pid=(\d+)", listing):
+            per_worker[pid] = per_worker.get(pid, 0) + 1
+        assert sum(per_worker.values()) == 30
+        assert len(per_worker) == 3, per_worker  # every worker holds some of the clients
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_a_second_server_on_a_port_in_use_is_refused(server, settings: Settings) -> None:
+    port = server.rsplit(":", 1)[1]
+    second = subprocess.run([sys.executable, "-c", SERVER, port], env=_env(settings), capture_output=True,
+                            text=True, timeout=60)
+    assert second.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in second.stderr
+    with urllib.request.urlopen(server + "/healthz", timeout=10) as response:  # the first one still serves
+        assert response.status == 200
