@@ -5,7 +5,7 @@
 Starts a registry and a controller on the Docker backend (as tests/builds do), builds the stack
 image if this engine lacks it (not timed), then measures from the start of ``git push`` (over git
 HTTP) to the first HTTP response carrying the new code, read directly from the container's
-published port:
+own address (the one the router uses):
 
 * cold: a new app, an empty cache (pip downloads Flask from the package index), stack built;
 * warm: a code-only change to an app already deployed (dependencies come from the cache).
@@ -80,7 +80,7 @@ def seed_registry(stack_ref: str, addr: str) -> None:
 
 
 def wait_for(backend: DockerBackend, app: str, marker: str, deadline: float = 300) -> float:
-    """Poll the app's published ports until one answers ``marker``; returns when."""
+    """Poll the app's processes (their own addresses) until one answers ``marker``; returns when."""
     until = time.monotonic() + deadline
     while time.monotonic() < until:
         try:

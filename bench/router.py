@@ -9,12 +9,17 @@ backend, and a busybox ``httpd`` image imported locally. Then, with wrk:
 1. throughput and latency straight to the app's container (its own address on the bridge, where
    the router sends requests too) and through the router (``Host: <app>.bench.test``), same wrk
    settings, one process; the two alternate for ``--rounds`` rounds of ``duration / rounds``
-   seconds and the medians are compared. Two CPU layouts, both measured in every run:
+   seconds and the medians are compared. Three CPU layouts, all measured in every run; in each,
+   the app and wrk get the same CPUs for both paths:
 
-   * ``own core`` (the targets): the app's container is pinned to the last CPU in both runs, wrk
-     to the first, and the router's nginx shares wrk's CPU. The app gets the same CPU in both runs,
-     as it does in production, where routers run on their own hosts;
-   * ``shared``: nothing pinned, so nginx's work comes out of the app's CPU (reported, no target);
+   * ``own_core`` (the targets): the router's nginx alone on the first CPU, the app's container
+     and wrk on the last, as in production, where routers run on hosts of their own;
+   * ``with_wrk``: the app alone on the last CPU, nginx sharing the first with wrk;
+   * ``shared``: nothing pinned, so nginx's work comes out of the app's CPU;
+
+   and in the same rounds a bare nginx (same binary and worker count, a static ``proxy_pass`` to
+   the container with upstream keep-alive, no Lua, no access log) pinned like the router: the
+   least any nginx hop costs here, so the router's own overhead is ``router / bare``;
 
 2. time from healthy to routable: a new app is deployed while one loop probes its container's
    health check and another asks the router; the difference of the first successes;
@@ -218,7 +223,7 @@ def main() -> int:
 
 def overhead(owner, backend, app: str, image: str, router_url: str, router_prefix: Path, args) -> dict:  # type: ignore[no-untyped-def]
     """Throughput at ``--connections`` and latency at 4 connections, straight vs through the router,
-    with the app on its own core (the targets), then throughput with nothing pinned."""
+    in each CPU layout (see the module's docstring); the first layout carries the targets."""
     assert owner.post(f"/v1/apps/{app}/builds", {"image": image}).status_code == 201
     host = f"{app}.{DOMAIN}"
     wait(lambda: get(router_url, host) == 200, 60, "the app through the router")
@@ -226,41 +231,86 @@ def overhead(owner, backend, app: str, image: str, router_url: str, router_prefi
     direct_url = f"http://{proc.host}:{proc.port}/"
     api = backend._api()
     cpus = sorted(os.sched_getaffinity(0))
-    everywhere = ",".join(map(str, cpus))
-    first, last = str(cpus[0]), str(cpus[-1])
-    nginx = _nginx_pids(router_prefix)
-    rounds = args.rounds
-    slice_ = max(2.0, args.duration / rounds)
+    bare = BareNginx(router_prefix.parent / "bare-nginx", proc.host, proc.port)
+    nginx = _nginx_pids(router_prefix) + bare.pids
+    slice_ = max(2.0, args.duration / args.rounds)
+    bare_runs: dict[str, dict] = {}
 
-    def compare(connections: int, wrk_cpus: str) -> tuple[dict, dict]:
-        # alternate the two paths, several rounds, and keep the medians: other load on the
-        # machine then weighs on both alike
+    def compare(connections: int, wrk_cpus: str, with_bare: str = "") -> tuple[dict, dict]:
+        # alternate the paths, several rounds, and keep the medians: other load on the machine
+        # then weighs on all alike
         runs = [(wrk(direct_url, slice_, connections, cpus=wrk_cpus),
-                 wrk(f"{router_url}/", slice_, connections, host, cpus=wrk_cpus)) for _ in range(rounds)]
-        return _median([d for d, _ in runs]), _median([r for _, r in runs])
+                 wrk(f"{router_url}/", slice_, connections, host, cpus=wrk_cpus),
+                 wrk(bare.url, slice_, connections, cpus=wrk_cpus) if with_bare else None)
+                for _ in range(args.rounds)]
+        direct, routed = _median([d for d, _, _ in runs]), _median([r for _, r, _ in runs])
+        routed["pair_ratios"] = [round(r["rps"] / d["rps"], 3) for d, r, _ in runs]
+        if with_bare:
+            bare_runs[with_bare] = _median([b for _, _, b in runs if b])
+            bare_runs[with_bare]["pair_ratios"] = [round(b["rps"] / d["rps"], 3) for d, _, b in runs if b]
+        return direct, routed
 
-    out: dict = {}
+    layouts = []  # name, app and wrk CPUs, nginx CPUs, description
     if len(cpus) > 1:
-        api.update_container(proc.backend_id, cpuset_cpus=last)
-        _pin(nginx, {cpus[0]})
-        wrk(direct_url, 2, args.connections, cpus=first)  # warm up both paths
-        wrk(f"{router_url}/", 2, args.connections, host, cpus=first)
-        out["direct"], out["router"] = compare(args.connections, first)
-        out["direct_c4"], out["router_c4"] = compare(4, first)
-        out["layout"] = f"app on CPU {last}; wrk and the router's nginx on CPU {first}"
-    api.update_container(proc.backend_id, cpuset_cpus=everywhere)
-    _pin(nginx, set(cpus))
-    shared = compare(args.connections, "")
-    out["direct_shared"], out["router_shared"] = shared
-    out["ratio_shared"] = shared[1]["rps"] / shared[0]["rps"]
-    if len(cpus) == 1:
-        out["direct"], out["router"] = shared
-        out["direct_c4"], out["router_c4"] = compare(4, "")
-        out["layout"] = "one CPU: everything shares it"
+        first, last = str(cpus[0]), str(cpus[-1])
+        layouts += [("own_core", last, {cpus[0]}, f"the router's nginx alone on CPU {first}; the app and wrk on "
+                     f"CPU {last} in both runs"),
+                    ("with_wrk", last, {cpus[0]}, f"the app alone on CPU {last}; wrk and the router's nginx on "
+                     f"CPU {first}")]
+    layouts.append(("shared", "", set(cpus), "nothing pinned: nginx's CPU comes out of the app's"))
+    out: dict = {"layouts": {}}
+    try:
+        for name, app_cpus, nginx_cpus, description in layouts:
+            wrk_cpus = str(cpus[0]) if name == "with_wrk" else app_cpus
+            api.update_container(proc.backend_id, cpuset_cpus=app_cpus or ",".join(map(str, cpus)))
+            _pin(nginx, nginx_cpus)
+            for url, via in ((direct_url, None), (f"{router_url}/", host), (bare.url, None)):  # warm up
+                wrk(url, 2, args.connections, via, cpus=wrk_cpus)
+            direct, routed = compare(args.connections, wrk_cpus, with_bare=name)
+            out["layouts"][name] = {"direct": direct, "router": routed, "bare": bare_runs[name],
+                                    "ratio": routed["rps"] / direct["rps"],
+                                    "bare_ratio": bare_runs[name]["rps"] / direct["rps"],
+                                    "description": description}
+            if "direct" not in out:  # the targets' layout: latency at light load too
+                out["direct"], out["router"] = direct, routed
+                out["direct_c4"], out["router_c4"] = compare(4, wrk_cpus)
+                out["layout"] = description
+    finally:
+        bare.stop()
     out["throughput_ratio"] = out["router"]["rps"] / out["direct"]["rps"]
     out["added_p99_ms"] = out["router_c4"]["p99_ms"] - out["direct_c4"]["p99_ms"]
     out["added_p99_ms_saturated"] = out["router"]["p99_ms"] - out["direct"]["p99_ms"]
     return out
+
+
+class BareNginx:
+    """The baseline: nginx with a static upstream and nothing else, on a free loopback port."""
+
+    def __init__(self, prefix: Path, host: str, port: int):
+        (prefix / "logs").mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        conf = prefix / "nginx.conf"
+        conf.write_text(f"""worker_processes auto;
+pid {prefix / 'nginx.pid'};
+error_log {prefix / 'logs' / 'error.log'} warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    upstream app {{ server {host}:{port}; keepalive 256; }}
+    server {{
+        listen 127.0.0.1:{self.port};
+        location / {{ proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }}
+    }}
+}}
+""")
+        self.process = subprocess.Popen(["nginx", "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"])
+        wait(lambda: get(self.url, "bare", 0.5) == 200, 30, "the bare nginx")
+        self.pids = _nginx_pids(prefix)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(20)
 
 
 def _nginx_pids(prefix: Path) -> list[int]:
@@ -350,9 +400,13 @@ def report(results: dict, json_path: Path | None) -> int:
     print(f"ratio:    {results['throughput_ratio']:.1%} of direct; added p99 {results['added_p99_ms']:+.2f} ms "
           f"at 4 connections, {results['added_p99_ms_saturated']:+.2f} ms at the saturating load")
     print(f"          ({results['layout']})")
-    shared_d, shared_r = results["direct_shared"], results["router_shared"]
-    print(f"shared:   direct {shared_d['rps']:.0f} req/s, router {shared_r['rps']:.0f} req/s = "
-          f"{results['ratio_shared']:.1%} with nothing pinned (nginx's CPU comes out of the app's)")
+    for name, layout in results["layouts"].items():
+        print(f"{name + ':':<9} direct {layout['direct']['rps']:>6.0f} req/s, router {layout['router']['rps']:>6.0f} "
+              f"req/s = {layout['ratio']:6.1%}  ({layout['description']})")
+        print(f"          router / direct per round: {' '.join(f'{r:.2f}' for r in layout['router']['pair_ratios'])}")
+        print(f"          bare nginx {layout['bare']['rps']:>6.0f} req/s = {layout['bare_ratio']:.1%} of direct "
+              f"(per round: {' '.join(f'{r:.2f}' for r in layout['bare']['pair_ratios'])}); the router = "
+              f"{layout['router']['rps'] / layout['bare']['rps']:.1%} of bare nginx")
     print(f"routable: {results['routable_s'] * 1000:.0f} ms after the process became healthy")
     print(f"rollout:  {roll['requests']} requests in {roll['rollout_s']:.1f} s of rollout, "
           f"{roll['failed']} failed {roll['errors']}, slowest {roll['max_ms']:.0f} ms, p99 {roll['p99_ms']:.2f} ms")
