@@ -119,17 +119,16 @@ def get(session: Session, user: User, app_id: str, *, owner_only: bool = False, 
 def info(session: Session, user: User, app_id: str) -> Row:
     """``get`` for reading only: the app's columns and ``owner`` name as one plain row, with the
     same 404/403 rules. Core statements on the session's connection: this is the busiest read."""
-    conn = session.connection()
-    row = conn.execute(_INFO_BY_ID, {"app_id": app_id}).first()
+    row = session.connection().execute(_INFO_BY_ID, {"app_id": app_id}).first()
     if row is None:
         raise NotFound()
-    if not (user.is_superuser or row.owner_id == user.id
-            or conn.execute(_SHARED, {"app_uuid": row.uuid, "user_id": user.id}).first() is not None):
+    if not may_use(session, user, row):
         raise PermissionDenied()
     return row
 
 
-def may_use(session: Session, user: User, app: App) -> bool:
+def may_use(session: Session, user: User, app: App | Row) -> bool:
+    """Owner, admin or collaborator; ``app`` is an ``App`` or a row with its ``uuid`` and ``owner_id``."""
     if user.is_superuser or app.owner_id == user.id:
         return True
     return session.get(Collaborator, (app.uuid, user.id)) is not None
@@ -172,5 +171,3 @@ def count_owned(session: Session, user: User) -> int:
 _INFO_BY_ID = (select(App.uuid, App.id, App.owner_id, App.structure, App.created, App.updated,
                       User.username.label("owner"))
                .join(User, User.id == App.owner_id).where(App.id == bindparam("app_id")))
-_SHARED = select(Collaborator.app_uuid).where(Collaborator.app_uuid == bindparam("app_uuid"),
-                                              Collaborator.user_id == bindparam("user_id"))

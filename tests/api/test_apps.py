@@ -114,6 +114,9 @@ def test_sharing(client, owner, stranger):
     assert owner.get(f"/v1/apps/{app}/perms").json == {"users": ["stranger"]}
     # a collaborator may use the app but not share it further
     assert stranger.post(f"/v1/apps/{app}/config", {"values": {"A": "1"}}).status_code == 201
+    shown = stranger.get(f"/v1/apps/{app}")
+    assert shown.status_code == 200 and (shown.json["id"], shown.json["owner"]) == (app, owner.username)
+    assert third.get(f"/v1/apps/{app}").status_code == 403
     assert stranger.post(f"/v1/apps/{app}/perms", {"username": "third"}).status_code == 403
     assert third.delete(f"/v1/apps/{app}/perms/stranger").status_code == 403
     assert stranger.delete(f"/v1/apps/{app}/perms/stranger").status_code == 204  # leave on one's own
