@@ -71,9 +71,7 @@ def visible_to(user: User) -> Select:
 
 def listing(user: User) -> Select:
     """The app list as plain rows (app columns and ``owner`` name): no ORM objects for a page of 100."""
-    query = select(App.uuid, App.id, App.structure, App.created, App.updated, User.username.label("owner")) \
-        .join(User, User.id == App.owner_id)
-    return _visible(query, user)
+    return _visible(_ROWS, user)
 
 
 def listing_for(session: Session, user: User) -> Select:
@@ -82,8 +80,7 @@ def listing_for(session: Session, user: User) -> Select:
     if user.is_superuser or session.scalar(select(Collaborator.app_uuid).where(Collaborator.user_id == user.id)
                                            .limit(1)) is not None:
         return listing(user)
-    return select(App.uuid, App.id, App.structure, App.created, App.updated, User.username.label("owner")) \
-        .join(User, User.id == App.owner_id).where(App.owner_id == user.id)
+    return _ROWS.where(App.owner_id == user.id)
 
 
 def _visible(query: Select, user: User) -> Select:
@@ -98,6 +95,10 @@ def _visible(query: Select, user: User) -> Select:
 # Built once: statement cache keys are memoized on the statement object, so the hot path skips them.
 _BY_ID = select(App).where(App.id == bindparam("app_id"))
 _BY_ID_LOCKED = _BY_ID.with_for_update(of=App)
+# An app as a plain row: its columns and its owner's name (lists, and the read of one app).
+_ROWS = select(App.uuid, App.id, App.owner_id, App.structure, App.created, App.updated,
+               User.username.label("owner")).join(User, User.id == App.owner_id)
+_INFO_BY_ID = _ROWS.where(App.id == bindparam("app_id"))
 
 
 def get(session: Session, user: User, app_id: str, *, owner_only: bool = False, lock: bool = False) -> App:
@@ -168,6 +169,3 @@ def transfer(session: Session, actor: User, app: App, new_owner: User) -> None:
 
 def count_owned(session: Session, user: User) -> int:
     return session.scalar(select(func.count()).select_from(App).where(App.owner_id == user.id)) or 0
-_INFO_BY_ID = (select(App.uuid, App.id, App.owner_id, App.structure, App.created, App.updated,
-                      User.username.label("owner"))
-               .join(User, User.id == App.owner_id).where(App.id == bindparam("app_id")))
