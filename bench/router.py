@@ -250,18 +250,17 @@ def overhead(owner, backend, app: str, image: str, router_url: str, router_prefi
             bare_runs[with_bare]["pair_ratios"] = [round(b["rps"] / d["rps"], 3) for d, _, b in runs if b]
         return direct, routed
 
-    layouts = []  # name, app and wrk CPUs, nginx CPUs, description
+    layouts = []  # name, app CPUs, wrk CPUs, nginx CPUs ("" / all: not pinned), description
     if len(cpus) > 1:
         first, last = str(cpus[0]), str(cpus[-1])
-        layouts += [("own_core", last, {cpus[0]}, f"the router's nginx alone on CPU {first}; the app and wrk on "
-                     f"CPU {last} in both runs"),
-                    ("with_wrk", last, {cpus[0]}, f"the app alone on CPU {last}; wrk and the router's nginx on "
-                     f"CPU {first}")]
-    layouts.append(("shared", "", set(cpus), "nothing pinned: nginx's CPU comes out of the app's"))
+        layouts += [("own_core", last, last, {cpus[0]}, f"the router's nginx alone on CPU {first}; the app and "
+                     f"wrk on CPU {last} in both runs"),
+                    ("with_wrk", last, first, {cpus[0]}, f"the app alone on CPU {last}; wrk and the router's "
+                     f"nginx on CPU {first}")]
+    layouts.append(("shared", "", "", set(cpus), "nothing pinned: nginx's CPU comes out of the app's"))
     out: dict = {"layouts": {}}
     try:
-        for name, app_cpus, nginx_cpus, description in layouts:
-            wrk_cpus = str(cpus[0]) if name == "with_wrk" else app_cpus
+        for name, app_cpus, wrk_cpus, nginx_cpus, description in layouts:
             api.update_container(proc.backend_id, cpuset_cpus=app_cpus or ",".join(map(str, cpus)))
             _pin(nginx, nginx_cpus)
             for url, via in ((direct_url, None), (f"{router_url}/", host), (bare.url, None)):  # warm up
