@@ -32,25 +32,12 @@ import requests  # noqa: E402
 from app_layer.backends.base import State  # noqa: E402
 from app_layer.backends.docker import DockerBackend  # noqa: E402
 from app_layer.builds import registry, stack  # noqa: E402
-from tests.builds.conftest import _remove_images, _start_controller, _stop, make_dev  # noqa: E402
+from tests.builds.conftest import FLASK_APP, _remove_images, _start_controller, make_dev  # noqa: E402
 from tests.fixtures.docker import ensure_dockerd  # noqa: E402
 from tests.fixtures.registry import free_port  # noqa: E402
+from tests.support import stop_process  # noqa: E402
 
 TARGETS = {"warm": 3.0, "cold": 10.0}
-APP = """import os
-from flask import Flask
-
-app = Flask(__name__)
-
-
-@app.get("/")
-def hello():
-    return "{marker}\\n"
-
-
-if __name__ == "__main__":
-    app.run(host="0.0.0.0", port=int(os.environ["PORT"]))
-"""
 
 
 def start_registry(root: Path) -> tuple[subprocess.Popen, str]:
@@ -142,10 +129,10 @@ def main() -> int:
             work = Path(tempfile.mkdtemp(prefix=f"{app}-", dir=dev.home))
             dev.git("init", "-q", "-b", "master", str(work))
             (work / "requirements.txt").write_text("flask==3.0.3\n")
-            (work / "app.py").write_text(APP.format(marker=f"cold {run}"))
+            (work / "app.py").write_text(FLASK_APP.format(text=f"cold {run}"))
             dev.commit(work, "cold")
             results["cold"].append(timed_push(dev, app, work, backend, f"cold {run}", args.trace))
-            (work / "app.py").write_text(APP.format(marker=f"warm {run}"))
+            (work / "app.py").write_text(FLASK_APP.format(text=f"warm {run}"))
             dev.commit(work, "warm")
             results["warm"].append(timed_push(dev, app, work, backend, f"warm {run}", args.trace))
             print(f"run {run + 1}: cold {results['cold'][-1]:.2f}s  warm {results['warm'][-1]:.2f}s", flush=True)
@@ -154,7 +141,7 @@ def main() -> int:
         for app in dev.apps:
             dev.api("DELETE", f"/v1/apps/{app}/")
         backend.close()
-        _stop(controller_proc)
+        stop_process(controller_proc)
         registry_proc.terminate()
         registry_proc.wait(10)
         _remove_images(addr)

@@ -32,6 +32,21 @@ from tests.support import http_ok, stop_process, wait_started
 
 BUILDER_KEY = "builder-key-for-tests-" + os.urandom(8).hex()
 PASSED_THROUGH = "YARN_APP_LAYER_TEST_SETTING"  # a name a build container should see (yarn is never run)
+# A hello-world app for the Python buildpack (tests and bench/push.py): answers ``text`` on /.
+FLASK_APP = """import os
+from flask import Flask
+
+app = Flask(__name__)
+
+
+@app.get("/")
+def hello():
+    return "{text}\\n"
+
+
+if __name__ == "__main__":
+    app.run(host="0.0.0.0", port=int(os.environ["PORT"]))
+"""
 
 
 @dataclass

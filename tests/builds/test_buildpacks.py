@@ -15,26 +15,11 @@ import requests
 from app_layer.backends.base import State
 from app_layer.backends.docker import DockerBackend
 from app_layer.builds import buildpack
-from tests.builds.conftest import PASSED_THROUGH, Controller, Dev, make_dev
-
-FLASK_APP = """import os
-from flask import Flask
-
-app = Flask(__name__)
-
-
-@app.get("/")
-def hello():
-    return "{text}\\n"
-
-
-if __name__ == "__main__":
-    app.run(host="0.0.0.0", port=int(os.environ["PORT"]))
-"""
+from tests.builds.conftest import FLASK_APP, PASSED_THROUGH, Controller, Dev, make_dev
 
 
 def serving(app: str, version: int, deadline: float = 30) -> str:
-    """What the app's process of release ``version`` answers on its published port."""
+    """What the app's process of release ``version`` answers at its own address."""
     until = time.monotonic() + deadline
     backend = DockerBackend()
     try:
