@@ -1,6 +1,6 @@
 """Router overhead, time to routable, and a rollout under load, on the real Docker Engine.
 
-    .venv/bin/python bench/router.py [--duration 30] [--rounds 10] [--connections 64] [--json results.json]
+    .venv/bin/python bench/router.py [--duration 30] [--rounds 30] [--connections 64] [--json results.json]
 
 Runs what ``app-layer up`` runs for routing: ``app-layer publisher`` and ``app-layer router``
 as separate processes on the embedded registry (SQLite in a temporary folder), the docker
@@ -8,18 +8,35 @@ backend, and a busybox ``httpd`` image imported locally. Then, with wrk:
 
 1. throughput and latency straight to the app's container (its own address on the bridge, where
    the router sends requests too) and through the router (``Host: <app>.bench.test``), same wrk
-   settings, one process; the two alternate for ``--rounds`` rounds of ``duration / rounds``
-   seconds and the medians are compared. Three CPU layouts, all measured in every run; in each,
-   the app and wrk get the same CPUs for both paths:
+   settings, one process; the paths alternate for ``--rounds`` rounds of ``duration / rounds``
+   seconds (every other round in reverse order) and a path's figure is the median of its
+   per-round ratios to the direct path of the same round. Two apps:
 
-   * ``own_core`` (the targets): the router's nginx alone on the first CPU, the app's container
-     and wrk on the last, as in production, where routers run on hosts of their own;
-   * ``with_wrk``: the app alone on the last CPU, nginx sharing the first with wrk;
-   * ``shared``: nothing pinned, so nginx's work comes out of the app's CPU;
+   * ``python`` (the targets): what ``git push`` of a Flask app gives, the stack image with Flask
+     and gunicorn (``web: gunicorn app:app``, WEB_CONCURRENCY=2 workers of 4 threads);
+   * ``static``: caddy serving a file, the worst case for any proxy, whose hop then costs about as
+     much CPU as the app's own work (reported, not a target);
+
+   each in three CPU layouts, all measured in every run; in each, the app and wrk get the same
+   CPUs for both paths:
+
+   * ``with_wrk`` (the targets): the app alone on the last CPU, as on a host of its own; wrk and
+     the router's nginx share the first, as the clients and the router host do in production.
+     The app's CPU then does the same work per request on both paths (answer a peer on another
+     CPU), so what is measured is whether the router keeps up;
+   * ``own_core``: the router's nginx alone on the first CPU, the app's container and wrk on the
+     last; through the router every request crosses CPUs twice, and the wake-ups and cache misses
+     that costs land on the app's CPU, a cost of the rig that separate hosts do not have;
+   * ``shared``: nothing pinned, so nginx's work comes out of the app's CPU (``app-layer up`` on
+     one small host);
 
    and in the same rounds a bare nginx (same binary and worker count, a static ``proxy_pass`` to
    the container with upstream keep-alive, no Lua, no access log) pinned like the router: the
-   least any nginx hop costs here, so the router's own overhead is ``router / bare``;
+   least any nginx hop costs here, so the router's own overhead is ``router / bare``. For the
+   Python app, in the first layout, a fourth path goes straight to the app with the headers the
+   router adds (X-Forwarded-For/-Proto/-Port, X-Request-Id): what parsing them costs the app. The added
+   p99 is measured at 4 connections on the static app, where the hop is the largest share of a
+   request;
 
 2. time from healthy to routable: a new app is deployed while one loop probes its container's
    health check and another asks the router; the difference of the first successes;
@@ -27,17 +44,19 @@ backend, and a busybox ``httpd`` image imported locally. Then, with wrk:
    the old ones) under ``--connections`` concurrent wrk clients, counting every failed request
    (non-2xx answer, connection error or timeout) and the slowest response.
 
-Targets: >= 90 % of direct throughput, added p99 < 2 ms, routable within 1 s, 0 failed requests
+Targets: >= 90 % of direct throughput (the Python app), added p99 < 2 ms, routable within 1 s, 0 failed requests
 and no response slower than 500 ms during the rollout.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import io
 import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -54,6 +73,7 @@ sys.path.insert(0, str(ROOT))
 
 from app_layer.api import create_app  # noqa: E402
 from app_layer.backends import docker as docker_backend  # noqa: E402
+from app_layer.builds import stack  # noqa: E402
 from app_layer.migrate import upgrade  # noqa: E402
 from app_layer.platform import Platform  # noqa: E402
 from app_layer.settings import Settings  # noqa: E402
@@ -102,14 +122,73 @@ def app_image(api, tag: str) -> str:  # type: ignore[no-untyped-def]
     return _import(api, tag, buf.getvalue(), command)
 
 
-def wrk(url: str, duration: float, connections: int, host: str | None = None, cpus: str = "") -> dict:
+PYTHON_APP = """from flask import Flask
+
+app = Flask(__name__)
+
+
+@app.get("/")
+def hello():
+    return "hello from app-layer\\n"
+
+
+@app.get("/health")
+def health():
+    return "ok\\n"
+"""
+PYTHON_DISTS = ("flask", "werkzeug", "jinja2", "markupsafe", "itsdangerous", "click", "blinker", "gunicorn",
+                "packaging")
+
+
+def python_app_image(api, tag: str) -> str:  # type: ignore[no-untyped-def]
+    """A Flask app as the Python buildpack runs it: the stack image, Flask and gunicorn (this
+    interpreter's own copies, the stack's Python is the same minor version, so no package index is
+    needed), ``gunicorn app:app`` with 2 workers of 4 threads: gthread keeps connections alive;
+    sync workers close each one, and at a few thousand new connections a second the client's
+    ports all sit in TIME_WAIT, which would measure the kernel's port reuse, not the router.
+    ``--reuse-port`` gives each worker a listening socket of its own: with one shared socket the
+    first worker awake can take most of the 64 keep-alive connections, and a run then measures
+    one core or two at random."""
+    base = stack.ensure(lambda line: print(f"bench: {line}", flush=True))
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name in PYTHON_DISTS:
+            dist = importlib.metadata.distribution(name)
+            for file in dist.files or ():
+                if "__pycache__" not in file.parts and not str(file).startswith(".."):
+                    tar.add(dist.locate_file(file), arcname=f"deps/{file}")
+        for path, content in (("app.py", PYTHON_APP), ("Dockerfile", f"""FROM {base}
+COPY deps /app/deps
+COPY app.py /app/app.py
+ENV PYTHONPATH=/app/deps WEB_CONCURRENCY=2
+WORKDIR /app
+CMD ["/bin/sh", "-c", "exec python3 -m gunicorn --workers $WEB_CONCURRENCY --worker-class gthread --threads 4 \\
+     --reuse-port --bind 0.0.0.0:$PORT app:app"]
+""")):
+            info = tarfile.TarInfo(path)
+            info.size = len(content.encode())
+            tar.addfile(info, io.BytesIO(content.encode()))
+    buf.seek(0)
+    for chunk in api.build(fileobj=buf, custom_context=True, tag=tag, rm=True, decode=True):
+        if "error" in chunk:
+            raise SystemExit(f"bench: building the Python app failed: {chunk['error']}")
+    return tag
+
+
+# what the router adds to every request (app_layer/routing/nginx.py), for the "direct + headers" path
+FORWARDED = ("X-Forwarded-For: 127.0.0.1", "X-Forwarded-Proto: http", "X-Forwarded-Port: 8080",
+             "X-Request-Id: 5f0c6a8e2b7d4c1f9e3a0b6d8c2e4f17")
+
+
+def wrk(url: str, duration: float, connections: int, host: str | None = None, cpus: str = "",
+        headers: tuple[str, ...] = ()) -> dict:
     """Run wrk (on ``cpus`` when given); returns requests/s, p50/p99/max latency (ms) and error counts."""
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     script.write_text(WRK_LUA)
     command = ["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency", "--timeout", "5s",
                "-s", str(script), url]
-    if host:
-        command[1:1] = ["-H", f"Host: {host}"]
+    for header in (*headers, *([f"Host: {host}"] if host else [])):
+        command[1:1] = ["-H", header]
     if cpus:
         command[:0] = ["taskset", "-c", cpus]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -156,7 +235,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     # this VM's throughput drifts by a third from one few-second run to the next: many short
     # alternating rounds, compared by their medians, keep the ratio steady
-    parser.add_argument("--rounds", type=int, default=10, help="alternating direct/router rounds (medians)")
+    parser.add_argument("--rounds", type=int, default=30, help="alternating direct/router rounds (medians)")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--no-access-log", action="store_true", help="run the router without its access log")
     args = parser.parse_args()
@@ -176,6 +255,7 @@ def main() -> int:
     assert isinstance(backend, docker_backend.DockerBackend)
     api = backend._api()
     image = app_image(api, f"app-layer-bench/web:{run}")
+    py_image = python_app_image(api, f"app-layer-bench/python:{run}")
     client = create_app(platform).test_client()
     register(client, "admin")
     owner = register(client, "bench")
@@ -192,9 +272,16 @@ def main() -> int:
                                              start_new_session=True))
         wait(lambda: get(f"{router_url}/healthz", "127.0.0.1") == 200, 60, "the router")
 
+        py_app = owner.create_app(f"b{run}-py")
+        apps.append(py_app)
+        results["python"] = overhead(owner, backend, py_app, py_image, router_url, settings.data_dir / "router",
+                                     args, light_load=False, forwarded_path=True)
+        backend.destroy(py_app)  # idle from here on, but out of the way of the static app's rounds
         app = owner.create_app(f"b{run}-web")
         apps.append(app)
-        results.update(overhead(owner, backend, app, image, router_url, settings.data_dir / "router", args))
+        results["static"] = overhead(owner, backend, app, image, router_url, settings.data_dir / "router", args)
+        results["throughput_ratio"] = next(iter(results["python"]["layouts"].values()))["ratio"]
+        results["added_p99_ms"] = results["static"]["added_p99_ms"]
         fresh = f"b{run}-new"
         apps.append(fresh)
         results["routable_s"] = healthy_to_routable(owner, backend, fresh, image, router_url)
@@ -207,10 +294,11 @@ def main() -> int:
             child.wait(20)
         for app_id in apps:
             backend.destroy(app_id)
-        try:
-            api.remove_image(image, force=True)
-        except Exception:  # noqa: BLE001 - already gone with the app
-            pass
+        for tag in (image, py_image):
+            try:
+                api.remove_image(tag, force=True)
+            except Exception:  # noqa: BLE001 - already gone with the app
+                pass
         platform.close()
 
     status = report(results, args.json)
@@ -221,9 +309,11 @@ def main() -> int:
     return status
 
 
-def overhead(owner, backend, app: str, image: str, router_url: str, router_prefix: Path, args) -> dict:  # type: ignore[no-untyped-def]
-    """Throughput at ``--connections`` and latency at 4 connections, straight vs through the router,
-    in each CPU layout (see the module's docstring); the first layout carries the targets."""
+def overhead(owner, backend, app: str, image: str, router_url: str, router_prefix: Path, args,  # type: ignore[no-untyped-def]
+             light_load: bool = True, forwarded_path: bool = False) -> dict:
+    """Throughput at ``--connections``, straight vs through the router, in each CPU layout (see the
+    module's docstring); with ``light_load`` latency at 4 connections in the first layout; with
+    ``forwarded_path``, in the first layout, straight to the app with the headers the router adds."""
     assert owner.post(f"/v1/apps/{app}/builds", {"image": image}).status_code == 201
     host = f"{app}.{DOMAIN}"
     wait(lambda: get(router_url, host) == 200, 60, "the app through the router")
@@ -233,30 +323,41 @@ def overhead(owner, backend, app: str, image: str, router_url: str, router_prefi
     cpus = sorted(os.sched_getaffinity(0))
     bare = BareNginx(router_prefix.parent / "bare-nginx", proc.host, proc.port)
     nginx = _nginx_pids(router_prefix) + bare.pids
-    slice_ = max(2.0, args.duration / args.rounds)
+    slice_ = max(1.0, args.duration / args.rounds)
     bare_runs: dict[str, dict] = {}
+    headers_ratios: dict[str, list[float]] = {}
 
-    def compare(connections: int, wrk_cpus: str, with_bare: str = "") -> tuple[dict, dict]:
-        # alternate the paths, several rounds, and keep the medians: other load on the machine
-        # then weighs on all alike
-        runs = [(wrk(direct_url, slice_, connections, cpus=wrk_cpus),
-                 wrk(f"{router_url}/", slice_, connections, host, cpus=wrk_cpus),
-                 wrk(bare.url, slice_, connections, cpus=wrk_cpus) if with_bare else None)
-                for _ in range(args.rounds)]
-        direct, routed = _median([d for d, _, _ in runs]), _median([r for _, r, _ in runs])
-        routed["pair_ratios"] = [round(r["rps"] / d["rps"], 3) for d, r, _ in runs]
+    def compare(connections: int, wrk_cpus: str, with_bare: str = "", with_headers: bool = False
+                ) -> tuple[dict, dict]:
+        # alternate the paths in short rounds, every other round in reverse order, and compare
+        # within each round: this VM's drift then weighs on all paths of a round alike
+        paths = [("direct", direct_url, None, ()), ("router", f"{router_url}/", host, ())]
         if with_bare:
-            bare_runs[with_bare] = _median([b for _, _, b in runs if b])
-            bare_runs[with_bare]["pair_ratios"] = [round(b["rps"] / d["rps"], 3) for d, _, b in runs if b]
+            paths.append(("bare", bare.url, None, ()))
+        if with_headers:
+            paths.append(("headers", direct_url, None, FORWARDED))
+        runs = []
+        for round_ in range(args.rounds):
+            order = paths if round_ % 2 == 0 else paths[::-1]
+            runs.append({key: wrk(url, slice_, connections, via, cpus=wrk_cpus, headers=extra)
+                         for key, url, via, extra in order})
+        direct, routed = _median([r["direct"] for r in runs]), _median([r["router"] for r in runs])
+        routed["pair_ratios"] = [round(r["router"]["rps"] / r["direct"]["rps"], 3) for r in runs]
+        if with_bare:
+            bare_runs[with_bare] = _median([r["bare"] for r in runs])
+            bare_runs[with_bare]["pair_ratios"] = [round(r["bare"]["rps"] / r["direct"]["rps"], 3) for r in runs]
+            bare_runs[with_bare]["router_ratios"] = [round(r["router"]["rps"] / r["bare"]["rps"], 3) for r in runs]
+        if with_headers:
+            headers_ratios[with_bare] = [round(r["headers"]["rps"] / r["direct"]["rps"], 3) for r in runs]
         return direct, routed
 
     layouts = []  # name, app CPUs, wrk CPUs, nginx CPUs ("" / all: not pinned), description
     if len(cpus) > 1:
         first, last = str(cpus[0]), str(cpus[-1])
-        layouts += [("own_core", last, last, {cpus[0]}, f"the router's nginx alone on CPU {first}; the app and "
-                     f"wrk on CPU {last} in both runs"),
-                    ("with_wrk", last, first, {cpus[0]}, f"the app alone on CPU {last}; wrk and the router's "
-                     f"nginx on CPU {first}")]
+        layouts += [("with_wrk", last, first, {cpus[0]}, f"the app alone on CPU {last}; wrk and the router's "
+                     f"nginx on CPU {first}"),
+                    ("own_core", last, last, {cpus[0]}, f"the router's nginx alone on CPU {first}; the app and "
+                     f"wrk on CPU {last} in both runs")]
     layouts.append(("shared", "", "", set(cpus), "nothing pinned: nginx's CPU comes out of the app's"))
     out: dict = {"layouts": {}}
     try:
@@ -265,20 +366,22 @@ def overhead(owner, backend, app: str, image: str, router_url: str, router_prefi
             _pin(nginx, nginx_cpus)
             for url, via in ((direct_url, None), (f"{router_url}/", host), (bare.url, None)):  # warm up
                 wrk(url, 2, args.connections, via, cpus=wrk_cpus)
-            direct, routed = compare(args.connections, wrk_cpus, with_bare=name)
+            direct, routed = compare(args.connections, wrk_cpus, with_bare=name,
+                                     with_headers=forwarded_path and not out["layouts"])
             out["layouts"][name] = {"direct": direct, "router": routed, "bare": bare_runs[name],
-                                    "ratio": routed["rps"] / direct["rps"],
-                                    "bare_ratio": bare_runs[name]["rps"] / direct["rps"],
+                                    "ratio": statistics.median(routed["pair_ratios"]),
+                                    "bare_ratio": statistics.median(bare_runs[name]["pair_ratios"]),
+                                    "router_bare_ratio": statistics.median(bare_runs[name]["router_ratios"]),
                                     "description": description}
-            if "direct" not in out:  # the targets' layout: latency at light load too
-                out["direct"], out["router"] = direct, routed
+            if name in headers_ratios:
+                out["layouts"][name]["headers_ratio"] = statistics.median(headers_ratios[name])
+                out["layouts"][name]["headers_ratios"] = headers_ratios[name]
+            if light_load and "direct_c4" not in out:
                 out["direct_c4"], out["router_c4"] = compare(4, wrk_cpus)
-                out["layout"] = description
+                out["added_p99_ms"] = out["router_c4"]["p99_ms"] - out["direct_c4"]["p99_ms"]
+                out["light_layout"] = description
     finally:
         bare.stop()
-    out["throughput_ratio"] = out["router"]["rps"] / out["direct"]["rps"]
-    out["added_p99_ms"] = out["router_c4"]["p99_ms"] - out["direct_c4"]["p99_ms"]
-    out["added_p99_ms_saturated"] = out["router"]["p99_ms"] - out["direct"]["p99_ms"]
     return out
 
 
@@ -390,22 +493,30 @@ def rollout_under_load(owner, backend, app: str, router_url: str, args) -> dict:
 
 
 def report(results: dict, json_path: Path | None) -> int:
-    direct, routed, roll = results["direct"], results["router"], results["rollout"]
-    print(f"direct:   {direct['rps']:>9.0f} req/s  p50 {direct['p50_ms']:.2f} ms  p99 {direct['p99_ms']:.2f} ms")
-    print(f"router:   {routed['rps']:>9.0f} req/s  p50 {routed['p50_ms']:.2f} ms  p99 {routed['p99_ms']:.2f} ms")
-    light_d, light_r = results["direct_c4"], results["router_c4"]
-    print(f"4 conns:  direct p50 {light_d['p50_ms']:.2f} ms p99 {light_d['p99_ms']:.2f} ms, "
-          f"router p50 {light_r['p50_ms']:.2f} ms p99 {light_r['p99_ms']:.2f} ms")
-    print(f"ratio:    {results['throughput_ratio']:.1%} of direct; added p99 {results['added_p99_ms']:+.2f} ms "
-          f"at 4 connections, {results['added_p99_ms_saturated']:+.2f} ms at the saturating load")
-    print(f"          ({results['layout']})")
-    for name, layout in results["layouts"].items():
-        print(f"{name + ':':<9} direct {layout['direct']['rps']:>6.0f} req/s, router {layout['router']['rps']:>6.0f} "
-              f"req/s = {layout['ratio']:6.1%}  ({layout['description']})")
-        print(f"          router / direct per round: {' '.join(f'{r:.2f}' for r in layout['router']['pair_ratios'])}")
-        print(f"          bare nginx {layout['bare']['rps']:>6.0f} req/s = {layout['bare_ratio']:.1%} of direct "
-              f"(per round: {' '.join(f'{r:.2f}' for r in layout['bare']['pair_ratios'])}); the router = "
-              f"{layout['router']['rps'] / layout['bare']['rps']:.1%} of bare nginx")
+    for label, what in (("python", "gunicorn app:app, 2 workers x 4 threads (the targets)"),
+                        ("static", "caddy file-server, the worst case for a proxy (reported)")):
+        print(f"{label} app, {what}:")
+        for name, layout in results[label]["layouts"].items():
+            direct, routed, bare = layout["direct"], layout["router"], layout["bare"]
+            print(f"  {name + ':':<9} direct {direct['rps']:>6.0f} req/s (p99 {direct['p99_ms']:.1f} ms), router "
+                  f"{routed['rps']:>6.0f} req/s (p99 {routed['p99_ms']:.1f} ms) = {layout['ratio']:6.1%}  "
+                  f"({layout['description']})")
+            print(f"            router / direct per round: {' '.join(f'{r:.2f}' for r in routed['pair_ratios'])}")
+            print(f"            bare nginx {bare['rps']:>6.0f} req/s = {layout['bare_ratio']:.1%} of direct "
+                  f"(per round: {' '.join(f'{r:.2f}' for r in bare['pair_ratios'])}); the router = "
+                  f"{layout['router_bare_ratio']:.1%} of bare nginx")
+            if "headers_ratio" in layout:
+                print(f"            straight to the app with the router's headers ({len(FORWARDED)}, "
+                      f"X-Forwarded-* and X-Request-Id) = {layout['headers_ratio']:.1%} of direct (per round: "
+                      f"{' '.join(f'{r:.2f}' for r in layout['headers_ratios'])})")
+    static, roll = results["static"], results["rollout"]
+    light_d, light_r = static["direct_c4"], static["router_c4"]
+    print(f"4 conns:  static app, direct p50 {light_d['p50_ms']:.2f} ms p99 {light_d['p99_ms']:.2f} ms, router p50 "
+          f"{light_r['p50_ms']:.2f} ms p99 {light_r['p99_ms']:.2f} ms: added p99 {results['added_p99_ms']:+.2f} ms "
+          f"({static['light_layout']})")
+    target_layout = next(iter(results["python"]["layouts"]))
+    print(f"ratio:    the Python app keeps {results['throughput_ratio']:.1%} of direct in {target_layout} (the "
+          f"targets); lowest of its layouts {min(x['ratio'] for x in results['python']['layouts'].values()):.1%}")
     print(f"routable: {results['routable_s'] * 1000:.0f} ms after the process became healthy")
     print(f"rollout:  {roll['requests']} requests in {roll['rollout_s']:.1f} s of rollout, "
           f"{roll['failed']} failed {roll['errors']}, slowest {roll['max_ms']:.0f} ms, p99 {roll['p99_ms']:.2f} ms")
