@@ -324,32 +324,24 @@ def overhead(owner, backend, app: str, image: str, router_url: str, router_prefi
     bare = BareNginx(router_prefix.parent / "bare-nginx", proc.host, proc.port)
     nginx = _nginx_pids(router_prefix) + bare.pids
     slice_ = max(1.0, args.duration / args.rounds)
-    bare_runs: dict[str, dict] = {}
-    headers_ratios: dict[str, list[float]] = {}
+    paths = {"direct": (direct_url, None, ()), "router": (f"{router_url}/", host, ()), "bare": (bare.url, None, ()),
+             "headers": (direct_url, None, FORWARDED)}
 
-    def compare(connections: int, wrk_cpus: str, with_bare: str = "", with_headers: bool = False
-                ) -> tuple[dict, dict]:
+    def compare(connections: int, wrk_cpus: str, keys: tuple[str, ...]) -> dict[str, dict]:
+        """Per path: its median figures, and ``ratios`` of its rate to the direct path's, round by round."""
         # alternate the paths in short rounds, every other round in reverse order, and compare
         # within each round: this VM's drift then weighs on all paths of a round alike
-        paths = [("direct", direct_url, None, ()), ("router", f"{router_url}/", host, ())]
-        if with_bare:
-            paths.append(("bare", bare.url, None, ()))
-        if with_headers:
-            paths.append(("headers", direct_url, None, FORWARDED))
         runs = []
         for round_ in range(args.rounds):
-            order = paths if round_ % 2 == 0 else paths[::-1]
-            runs.append({key: wrk(url, slice_, connections, via, cpus=wrk_cpus, headers=extra)
-                         for key, url, via, extra in order})
-        direct, routed = _median([r["direct"] for r in runs]), _median([r["router"] for r in runs])
-        routed["pair_ratios"] = [round(r["router"]["rps"] / r["direct"]["rps"], 3) for r in runs]
-        if with_bare:
-            bare_runs[with_bare] = _median([r["bare"] for r in runs])
-            bare_runs[with_bare]["pair_ratios"] = [round(r["bare"]["rps"] / r["direct"]["rps"], 3) for r in runs]
-            bare_runs[with_bare]["router_ratios"] = [round(r["router"]["rps"] / r["bare"]["rps"], 3) for r in runs]
-        if with_headers:
-            headers_ratios[with_bare] = [round(r["headers"]["rps"] / r["direct"]["rps"], 3) for r in runs]
-        return direct, routed
+            order = keys if round_ % 2 == 0 else keys[::-1]
+            runs.append({key: wrk(paths[key][0], slice_, connections, paths[key][1], cpus=wrk_cpus,
+                                  headers=paths[key][2]) for key in order})
+        out = {key: _median([r[key] for r in runs]) for key in keys}
+        for key in keys:
+            out[key]["ratios"] = [round(r[key]["rps"] / r["direct"]["rps"], 3) for r in runs]
+        if "bare" in keys:
+            out["bare"]["router_ratios"] = [round(r["router"]["rps"] / r["bare"]["rps"], 3) for r in runs]
+        return out
 
     layouts = []  # name, app CPUs, wrk CPUs, nginx CPUs ("" / all: not pinned), description
     if len(cpus) > 1:
@@ -364,20 +356,22 @@ def overhead(owner, backend, app: str, image: str, router_url: str, router_prefi
         for name, app_cpus, wrk_cpus, nginx_cpus, description in layouts:
             api.update_container(proc.backend_id, cpuset_cpus=app_cpus or ",".join(map(str, cpus)))
             _pin(nginx, nginx_cpus)
-            for url, via in ((direct_url, None), (f"{router_url}/", host), (bare.url, None)):  # warm up
+            for url, via, _ in (paths["direct"], paths["router"], paths["bare"]):  # warm up
                 wrk(url, 2, args.connections, via, cpus=wrk_cpus)
-            direct, routed = compare(args.connections, wrk_cpus, with_bare=name,
-                                     with_headers=forwarded_path and not out["layouts"])
-            out["layouts"][name] = {"direct": direct, "router": routed, "bare": bare_runs[name],
-                                    "ratio": statistics.median(routed["pair_ratios"]),
-                                    "bare_ratio": statistics.median(bare_runs[name]["pair_ratios"]),
-                                    "router_bare_ratio": statistics.median(bare_runs[name]["router_ratios"]),
-                                    "description": description}
-            if name in headers_ratios:
-                out["layouts"][name]["headers_ratio"] = statistics.median(headers_ratios[name])
-                out["layouts"][name]["headers_ratios"] = headers_ratios[name]
+            keys = ("direct", "router", "bare", *(("headers",) if forwarded_path and not out["layouts"] else ()))
+            measured = compare(args.connections, wrk_cpus, keys)
+            layout = out["layouts"][name] = {
+                "direct": measured["direct"], "router": measured["router"], "bare": measured["bare"],
+                "ratio": statistics.median(measured["router"]["ratios"]),
+                "bare_ratio": statistics.median(measured["bare"]["ratios"]),
+                "router_bare_ratio": statistics.median(measured["bare"]["router_ratios"]),
+                "description": description}
+            if "headers" in measured:
+                layout["headers"] = measured["headers"]
+                layout["headers_ratio"] = statistics.median(measured["headers"]["ratios"])
             if light_load and "direct_c4" not in out:
-                out["direct_c4"], out["router_c4"] = compare(4, wrk_cpus)
+                light = compare(4, wrk_cpus, ("direct", "router"))
+                out["direct_c4"], out["router_c4"] = light["direct"], light["router"]
                 out["added_p99_ms"] = out["router_c4"]["p99_ms"] - out["direct_c4"]["p99_ms"]
                 out["light_layout"] = description
     finally:
@@ -501,14 +495,14 @@ def report(results: dict, json_path: Path | None) -> int:
             print(f"  {name + ':':<9} direct {direct['rps']:>6.0f} req/s (p99 {direct['p99_ms']:.1f} ms), router "
                   f"{routed['rps']:>6.0f} req/s (p99 {routed['p99_ms']:.1f} ms) = {layout['ratio']:6.1%}  "
                   f"({layout['description']})")
-            print(f"            router / direct per round: {' '.join(f'{r:.2f}' for r in routed['pair_ratios'])}")
+            print(f"            router / direct per round: {' '.join(f'{r:.2f}' for r in routed['ratios'])}")
             print(f"            bare nginx {bare['rps']:>6.0f} req/s = {layout['bare_ratio']:.1%} of direct "
-                  f"(per round: {' '.join(f'{r:.2f}' for r in bare['pair_ratios'])}); the router = "
+                  f"(per round: {' '.join(f'{r:.2f}' for r in bare['ratios'])}); the router = "
                   f"{layout['router_bare_ratio']:.1%} of bare nginx")
             if "headers_ratio" in layout:
                 print(f"            straight to the app with the router's headers ({len(FORWARDED)}, "
                       f"X-Forwarded-* and X-Request-Id) = {layout['headers_ratio']:.1%} of direct (per round: "
-                      f"{' '.join(f'{r:.2f}' for r in layout['headers_ratios'])})")
+                      f"{' '.join(f'{r:.2f}' for r in layout['headers']['ratios'])})")
     static, roll = results["static"], results["rollout"]
     light_d, light_r = static["direct_c4"], static["router_c4"]
     print(f"4 conns:  static app, direct p50 {light_d['p50_ms']:.2f} ms p99 {light_d['p99_ms']:.2f} ms, router p50 "
