@@ -78,7 +78,7 @@ from app_layer.migrate import upgrade  # noqa: E402
 from app_layer.platform import Platform  # noqa: E402
 from app_layer.settings import Settings  # noqa: E402
 from tests.conftest import register  # noqa: E402
-from tests.fixtures.docker import BUSYBOX, SERVE, _import, ensure_dockerd, rootfs_tar  # noqa: E402
+from tests.fixtures.docker import BUSYBOX, SERVE, _import, add_bytes, ensure_dockerd, rootfs_tar  # noqa: E402
 from tests.routing.helpers import free_port  # noqa: E402
 
 DOMAIN = "bench.test"
@@ -115,9 +115,7 @@ def app_image(api, tag: str) -> str:  # type: ignore[no-untyped-def]
                                                                        text=True).stdout):
             tar.add(os.path.realpath(lib), arcname=lib.lstrip("/"))
         for path, (content, mode) in files.items():
-            info = tarfile.TarInfo(path)
-            info.size, info.mode = len(content), mode
-            tar.addfile(info, io.BytesIO(content))
+            add_bytes(tar, path, content, mode)
     command = "HOME=/tmp XDG_CONFIG_HOME=/tmp XDG_DATA_HOME=/tmp exec caddy file-server --listen :$PORT --root /www"
     return _import(api, tag, buf.getvalue(), command)
 
@@ -165,9 +163,7 @@ WORKDIR /app
 CMD ["/bin/sh", "-c", "exec python3 -m gunicorn --workers $WEB_CONCURRENCY --worker-class gthread --threads 4 \\
      --reuse-port --bind 0.0.0.0:$PORT app:app"]
 """)):
-            info = tarfile.TarInfo(path)
-            info.size = len(content.encode())
-            tar.addfile(info, io.BytesIO(content.encode()))
+            add_bytes(tar, path, content.encode())
     buf.seek(0)
     for chunk in api.build(fileobj=buf, custom_context=True, tag=tag, rm=True, decode=True):
         if "error" in chunk:
@@ -358,7 +354,8 @@ def overhead(owner, backend, app: str, image: str, router_url: str, router_prefi
             _pin(nginx, nginx_cpus)
             for url, via, _ in (paths["direct"], paths["router"], paths["bare"]):  # warm up
                 wrk(url, 2, args.connections, via, cpus=wrk_cpus)
-            keys = ("direct", "router", "bare", *(("headers",) if forwarded_path and not out["layouts"] else ()))
+            first_layout = not out["layouts"]
+            keys = ("direct", "router", "bare", *(("headers",) if forwarded_path and first_layout else ()))
             measured = compare(args.connections, wrk_cpus, keys)
             layout = out["layouts"][name] = {
                 "direct": measured["direct"], "router": measured["router"], "bare": measured["bare"],
@@ -369,7 +366,7 @@ def overhead(owner, backend, app: str, image: str, router_url: str, router_prefi
             if "headers" in measured:
                 layout["headers"] = measured["headers"]
                 layout["headers_ratio"] = statistics.median(measured["headers"]["ratios"])
-            if light_load and "direct_c4" not in out:
+            if light_load and first_layout:
                 light = compare(4, wrk_cpus, ("direct", "router"))
                 out["direct_c4"], out["router_c4"] = light["direct"], light["router"]
                 out["added_p99_ms"] = out["router_c4"]["p99_ms"] - out["direct_c4"]["p99_ms"]
